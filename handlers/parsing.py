@@ -703,7 +703,7 @@ def _command_parts(text: str) -> tuple[str, str] | None:
     end = 0
     while end < len(body) and not body[end].isspace():
         end += 1
-    name = _nfkc(body[:end]).casefold()
+    name = "".join(_nfkc(body[:end]).casefold().split())  # NFKC may turn ¯ into a space
     if not name:
         return None
     return name, body[end:]
