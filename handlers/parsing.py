@@ -318,6 +318,7 @@ class LabelIndex:
     by_label: dict[str, FieldDef]
     display: dict[str, str]  # normalised label -> label as defined, for hints
     candidates: tuple[str, ...]  # normalised labels, for difflib
+    keys: tuple[str, ...]  # field keys in order
 
 
 def _build_index(fields: tuple[FieldDef, ...]) -> LabelIndex:
@@ -332,7 +333,7 @@ def _build_index(fields: tuple[FieldDef, ...]) -> LabelIndex:
                 display[norm] = name
     for fdef in fields:
         by_label.setdefault(normalize_label(fdef.key), fdef)
-    return LabelIndex(fields, by_label, display, tuple(display))
+    return LabelIndex(fields, by_label, display, tuple(display), tuple(f.key for f in fields))
 
 
 _build_index_cached = lru_cache(maxsize=64)(_build_index)
@@ -442,6 +443,8 @@ def _read_value(
         return None
     if fdef.type is FieldType.TEXT:
         return value
+    if fdef.type is FieldType.COUNT and value.isdigit() and value.isascii() and len(value) < 10:
+        return int(value)  # the common case, without the regex
     if value.casefold() in _NIL_WORDS:
         return 0 if fdef.type is FieldType.COUNT else Decimal("0.00")
     if fdef.type is FieldType.MONEY:
@@ -473,7 +476,7 @@ def parse_report(text: str, *, fields: Sequence[FieldDef], today: date, max_age_
     index = label_index(fields)
     problems: list[Problem] = []
     lines = text.splitlines()
-    values: dict[str, FieldValue] = dict.fromkeys((f.key for f in index.fields), None)
+    values: dict[str, FieldValue] = dict.fromkeys(index.keys)
     found: dict[str, int] = {}
 
     start = 0
@@ -493,11 +496,7 @@ def parse_report(text: str, *, fields: Sequence[FieldDef], today: date, max_age_
 
     text_key: str | None = None  # the text field whose value continues on the next lines
     text_parts: list[str] = []
-
-    def close_text() -> None:
-        if text_key is not None:
-            joined = "\n".join(text_parts).strip()
-            values[text_key] = joined or None
+    texts: dict[str, list[str]] = {}
 
     for offset, line in enumerate(lines[start:]):
         line_no = start + offset + 1
@@ -539,7 +538,6 @@ def parse_report(text: str, *, fields: Sequence[FieldDef], today: date, max_age_
                 )
             continue
         assert sep is not None
-        close_text()
         text_key = None
         raw_label = stripped[: sep.start()].strip()
         value = stripped[sep.end() :].strip()
@@ -549,10 +547,11 @@ def parse_report(text: str, *, fields: Sequence[FieldDef], today: date, max_age_
         found[fdef.key] = line_no
         if fdef.type is FieldType.TEXT:
             text_key = fdef.key
-            text_parts = [value]
+            text_parts = texts[text_key] = [value]
         else:
             values[fdef.key] = _read_value(fdef, raw_label, value, line_no, problems)
-    close_text()
+    for key, parts in texts.items():
+        values[key] = "\n".join(parts).strip() or None
 
     if not found and len(problems) == header_problems and rest is not None:
         problems.append(Problem(ProblemCode.EMPTY_REPORT, header_line))
