@@ -65,9 +65,7 @@ DEFAULT_FIELDS: tuple[FieldDef, ...] = (
     FieldDef("new_leads", FieldType.COUNT, ("新线索", "线索"), ("new leads", "leads")),
     FieldDef("new_customers", FieldType.COUNT, ("新客户",), ("new customers",)),
     FieldDef("opportunities", FieldType.COUNT, ("商机", "推进商机"), ("opportunities", "opps")),
-    FieldDef(
-        "signed_amount", FieldType.MONEY, ("签约", "签约金额", "成交金额"), ("signed", "revenue")
-    ),
+    FieldDef("signed_amount", FieldType.MONEY, ("签约", "签约金额", "成交金额"), ("signed", "revenue")),
     FieldDef("collected_amount", FieldType.MONEY, ("回款", "回款金额"), ("collected",)),
     FieldDef("plan", FieldType.TEXT, ("明日计划", "计划"), ("plan", "tomorrow")),
     FieldDef("blockers", FieldType.TEXT, ("问题", "困难", "需要支持"), ("blockers", "issues")),
