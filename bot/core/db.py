@@ -1,0 +1,122 @@
+"""Engine, sessions, one unit of work, and migrations on start-up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.resources import files
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+_SQLITE_BUSY_MS = 30000
+
+
+def normalize_url(url: str) -> str:
+    """Give MySQL/MariaDB utf8mb4 even when the URL does not ask for it."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() in ("mysql", "mariadb"):
+        query = dict(parsed.query)
+        query["charset"] = "utf8mb4"
+        parsed = parsed.set(query=query)
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """Create an engine tuned for the backend (SQLite WAL and foreign keys, pool pre-ping)."""
+    url = normalize_url(url)
+    backend = make_url(url).get_backend_name()
+    kwargs: dict[str, Any] = {"echo": echo, "future": True}
+    if backend == "sqlite":
+        kwargs["connect_args"] = {"timeout": _SQLITE_BUSY_MS / 1000, "check_same_thread": False}
+    else:
+        kwargs["pool_pre_ping"] = True
+        kwargs["pool_size"] = 10
+        kwargs["max_overflow"] = 20
+        kwargs["pool_recycle"] = 1800
+    engine = create_engine(url, **kwargs)
+    if backend == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy issue BEGIN itself so that BEGIN IMMEDIATE serialises writers.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    if dbapi_conn.execute("PRAGMA database_list").fetchone()[2]:
+        cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
+    cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """An engine and its session factory; the one place sessions come from."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = normalize_url(url)
+        self.engine = make_engine(url, echo=echo)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Session]:
+        """Yield a session; commit on success, roll back on any error, always close."""
+        session = self.sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def upgrade(self) -> None:
+        """Apply every migration (Alembic) up to head."""
+        from alembic import command
+
+        command.upgrade(alembic_config(self.url, self.engine), "head")
+
+    def is_current(self) -> bool:
+        """Return whether the database is at the newest migration."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(alembic_config(self.url, self.engine))
+        with self.engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+        return current == set(script.get_heads())
+
+    def ensure_schema(self) -> None:
+        """Upgrade the database when it is empty or behind."""
+        if not self.is_current():
+            self.upgrade()
+
+    def has_tables(self) -> bool:
+        return bool(inspect(self.engine).get_table_names())
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(url: str, engine: Engine | None = None) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(files("migrations")))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if engine is not None:
+        cfg.attributes["engine"] = engine
+    return cfg

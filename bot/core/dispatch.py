@@ -1,0 +1,135 @@
+"""dispatch(): dedupe, resolve the person, route, reply — one unit of work per inbound event."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from bot.core.clock import Clock, SystemClock
+from bot.core.context import Context, template_overrides
+from bot.core.db import Database
+from bot.core.errors import UserFacingError
+from bot.core.outbox import Outbox, enqueue
+from bot.core.router import Router
+from bot.core.settings import Settings
+from bot.core.types import DispatchResult, HandlerResult, Inbound, InboundKind, Outbound, ToPerson, ToTarget
+from models import Identity, InboundEvent, Person
+
+log = logging.getLogger("salesbot.dispatch")
+
+MAX_INBOUND_CHARS = 8000
+
+
+def resolve_person(session: Session, platform: str, user_id: str) -> Person | None:
+    """Find the one person behind a platform account (console: the person's code)."""
+    opts = (selectinload(Person.team), selectinload(Person.managed))
+    if platform == "console":
+        return session.scalar(select(Person).where(Person.code == user_id).options(*opts))
+    return session.scalar(
+        select(Person).join(Identity).where(Identity.platform == platform, Identity.external_id == user_id)
+        .options(*opts)
+    )
+
+
+@dataclass
+class Dispatcher:
+    db: Database
+    settings: Settings
+    router: Router
+    outbox: Outbox | None = None
+    clock: Clock = SystemClock()  # noqa: RUF009 - stateless
+    observe: Callable[[str, str, float], None] | None = None  # (platform, route, seconds)
+
+    def dispatch(self, inbound: Inbound, *, deliver: bool = True) -> DispatchResult:
+        """Handle one inbound event exactly once; replies go through the outbox."""
+        started = time.perf_counter()
+        base_key = f"in:{inbound.platform}:{inbound.event_key}"
+        try:
+            result = self._dispatch_once(inbound, base_key)
+        except IntegrityError:
+            log.info("duplicate platform=%s key=%s", inbound.platform, inbound.event_key)
+            return DispatchResult(duplicate=True)
+        except Exception:
+            log.exception("handler failed platform=%s key=%s", inbound.platform, inbound.event_key)
+            result = self._internal_error(inbound, base_key)
+        if deliver and self.outbox is not None and result.keys:
+            self.outbox.deliver(result.keys)
+        if self.observe is not None:
+            self.observe(inbound.platform, result.route or "none", time.perf_counter() - started)
+        log.info("inbound platform=%s kind=%s route=%s duplicate=%s replies=%d", inbound.platform,
+                 inbound.kind, result.route, result.duplicate, len(result.keys))
+        return result
+
+    def _record(self, session: Session, inbound: Inbound, person: Person | None) -> None:
+        session.add(InboundEvent(platform=inbound.platform, event_key=inbound.event_key[:191],
+                                 kind=str(inbound.kind), person_id=person.id if person else None,
+                                 received_at=self.clock.now()))
+        session.flush()  # a retry fails here, before any work is done
+
+    def _dispatch_once(self, inbound: Inbound, base_key: str) -> DispatchResult:
+        with self.db.unit_of_work() as session:
+            person = resolve_person(session, inbound.platform, inbound.user_id)
+            self._record(session, inbound, person)
+            ctx = Context(session=session, settings=self.settings, clock=self.clock,
+                          renderer=template_overrides(session), person=person, inbound=inbound)
+            route_name, result = self._run(ctx, inbound)
+            keys = enqueue(session, result.messages, base_key=base_key, settings=self.settings,
+                           now=self.clock.now())
+        return DispatchResult(keys=tuple(keys), form_errors=result.form_errors, route=route_name)
+
+    def _run(self, ctx: Context, inbound: Inbound) -> tuple[str, HandlerResult]:
+        if ctx.person is None:
+            ctx.extra["locale"] = self.settings.org.locale
+            text = ctx.renderer.render("not_in_org", self.settings.org.locale, user_id=inbound.user_id)
+            reply = Outbound(to=ToTarget(inbound.platform, "user", inbound.user_id), text=text)
+            return "not_in_org", HandlerResult([reply])
+        if len(inbound.text) > MAX_INBOUND_CHARS:
+            return "too_long", HandlerResult([ctx.reply("too_long", length=len(inbound.text),
+                                                        limit=MAX_INBOUND_CHARS)])
+        match = self.router.resolve(inbound)
+        if match is None:
+            if inbound.kind == InboundKind.COMMAND or inbound.text.lstrip().startswith("/"):
+                return "unknown_command", HandlerResult([ctx.reply("unknown_command", text=inbound.text[:60])])
+            if inbound.kind == InboundKind.ACTION:
+                return "unknown_action", HandlerResult([ctx.reply("unknown_command", text="")])
+            return "unknown", HandlerResult([ctx.reply("unknown_message")])
+        route = match.route
+        ctx.command, ctx.rest = match.command, match.rest
+        if route.roles is not None and ctx.person.role not in route.roles:
+            return route.name, HandlerResult([ctx.reply("forbidden", reason="role", command=route.name)])
+        savepoint = ctx.session.begin_nested()
+        try:
+            out = route.handler(ctx)
+            savepoint.commit()
+        except UserFacingError as err:
+            savepoint.rollback()
+            return route.name, HandlerResult([ctx.reply(err.template, **err.variables)])
+        result = out if isinstance(out, HandlerResult) else HandlerResult(list(out))
+        return route.name, result
+
+    def _internal_error(self, inbound: Inbound, base_key: str) -> DispatchResult:
+        """Record the event and say sorry; never a stack trace in chat."""
+        try:
+            with self.db.unit_of_work() as session:
+                person = resolve_person(session, inbound.platform, inbound.user_id)
+                self._record(session, inbound, person)
+                renderer = template_overrides(session)
+                locale = self.settings.org.locale
+                if person is not None:
+                    from bot.core.context import person_locale
+
+                    locale = person_locale(person, self.settings)
+                text = renderer.render("error", locale)
+                to = ToPerson(person.id, inbound.platform) if person else ToTarget(
+                    inbound.platform, "user", inbound.user_id)
+                keys = enqueue(session, [Outbound(to=to, text=text)], base_key=base_key,
+                               settings=self.settings, now=self.clock.now())
+            return DispatchResult(keys=tuple(keys), route="error")
+        except IntegrityError:
+            return DispatchResult(duplicate=True)

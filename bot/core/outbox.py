@@ -1,0 +1,286 @@
+"""The one delivery path: rows with unique keys, sent after commit, retried with backoff."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.core.clock import Clock, SystemClock
+from bot.core.db import Database
+from bot.core.ports import Envelope, Port, SendResult
+from bot.core.settings import Settings
+from bot.core.types import Outbound, ToPerson, ToTarget, ToTeam
+from models import Identity, OutboxMessage, OutboxStatus, Person, Team
+
+log = logging.getLogger("salesbot.outbox")
+
+
+def person_targets(session: Session, person_id: int, platform: str | None, enabled: Sequence[str]) -> list[
+        tuple[str, str, str]]:
+    """Return (platform, kind, target) for a person: one platform, or every enabled one."""
+    wanted = [platform] if platform else list(enabled)
+    out: list[tuple[str, str, str]] = []
+    if "console" in wanted:
+        code = session.scalar(select(Person.code).where(Person.id == person_id))
+        if code:
+            out.append(("console", "user", code))
+    others = [p for p in wanted if p != "console"]
+    if others:
+        rows = session.execute(
+            select(Identity.platform, Identity.external_id, Identity.dm_channel)
+            .where(Identity.person_id == person_id, Identity.platform.in_(others))
+        ).all()
+        for plat, ext, dm in rows:
+            out.append((plat, "user", dm if plat == "slack" and dm else ext))
+    return out
+
+
+def team_targets(session: Session, team_id: int, enabled: Sequence[str]) -> list[tuple[str, str, str]]:
+    team = session.get(Team, team_id)
+    if team is None:
+        return []
+    out: list[tuple[str, str, str]] = []
+    if "slack" in enabled and team.slack_channel:
+        out.append(("slack", "channel", team.slack_channel))
+    if "wecom" in enabled and team.wecom_chat:
+        out.append(("wecom", "chat", team.wecom_chat))
+    if "wecom" in enabled and team.wecom_webhook:
+        out.append(("wecom", "webhook", team.wecom_webhook))
+    if "console" in enabled:
+        out.append(("console", "channel", team.code))
+    return out
+
+
+def rows_for(session: Session, messages: Iterable[Outbound], *, base_key: str, enabled: Sequence[str],
+             now: datetime) -> list[dict[str, Any]]:
+    """Expand messages to one outbox row per platform target, each with a unique key."""
+    rows: list[dict[str, Any]] = []
+    for index, msg in enumerate(messages):
+        key = msg.key or f"{base_key}:{index}"
+        to = msg.to
+        person_id: int | None = None
+        if isinstance(to, ToPerson):
+            targets = person_targets(session, to.person_id, to.platform, enabled)
+            person_id = to.person_id
+        elif isinstance(to, ToTeam):
+            targets = team_targets(session, to.team_id, enabled)
+        elif isinstance(to, ToTarget):
+            targets = [(to.platform, to.kind, to.target)]
+        else:  # pragma: no cover - the Recipient union is closed
+            raise TypeError(to)
+        payload = msg.payload()
+        for platform, kind, target in targets:
+            suffix = f":{platform}:{kind}" if len(targets) > 1 else f":{platform}"
+            rows.append({
+                "key": (key + suffix)[:191],
+                "platform": platform,
+                "target_kind": kind,
+                "target": target,
+                "person_id": person_id,
+                "payload": payload,
+                "update_of": (msg.update_of + suffix)[:191] if msg.update_of else None,
+                "status": OutboxStatus.PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            })
+    return rows
+
+
+def insert_ignore(session: Session, rows: list[dict[str, Any]]) -> list[str]:
+    """Insert outbox rows, skipping keys that exist; return the keys now in the table."""
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    table = OutboxMessage.__table__
+    if dialect in ("postgresql", "sqlite"):
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt_factory = pg_insert if dialect == "postgresql" else sqlite_insert
+        for start in range(0, len(rows), 500):
+            chunk = rows[start:start + 500]
+            session.execute(stmt_factory(table).on_conflict_do_nothing(index_elements=["key"]), chunk)
+    elif dialect in ("mysql", "mariadb"):
+        for start in range(0, len(rows), 500):
+            chunk = rows[start:start + 500]
+            session.execute(insert(table).prefix_with("IGNORE"), chunk)
+    else:  # pragma: no cover - other backends: one savepoint per row
+        for row in rows:
+            try:
+                with session.begin_nested():
+                    session.execute(insert(table), [row])
+            except IntegrityError:
+                pass
+    return [r["key"] for r in rows]
+
+
+def enqueue(session: Session, messages: Iterable[Outbound], *, base_key: str, settings: Settings,
+            now: datetime) -> list[str]:
+    """Add messages to the outbox in the caller's transaction; return their keys."""
+    rows = rows_for(session, messages, base_key=base_key, enabled=settings.platforms, now=now)
+    return insert_ignore(session, rows)
+
+
+class Outbox:
+    """Deliver outbox rows through the platform ports; safe with several senders at once."""
+
+    def __init__(self, db: Database, ports: Mapping[str, Port], settings: Settings,
+                 clock: Clock | None = None) -> None:
+        self.db = db
+        self.ports = dict(ports)
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.sent_callbacks: list[Any] = []
+
+    # -- claiming -----------------------------------------------------------------------
+    def _claim(self, *, keys: Sequence[str] | None, limit: int) -> list[Envelope]:
+        now = self.clock.now()
+        lease = now + timedelta(seconds=self.settings.outbox.lease_seconds)
+        with self.db.unit_of_work() as s:
+            stmt = select(OutboxMessage).where(
+                OutboxMessage.platform.in_(list(self.ports)),
+                or_(
+                    (OutboxMessage.status == OutboxStatus.PENDING) & (OutboxMessage.next_attempt_at <= now),
+                    (OutboxMessage.status == OutboxStatus.SENDING) & (OutboxMessage.lease_until < now),
+                ),
+            )
+            if keys is not None:
+                stmt = stmt.where(OutboxMessage.key.in_(list(keys)))
+            stmt = stmt.order_by(OutboxMessage.id).limit(limit)
+            if self.db.backend != "sqlite":
+                stmt = stmt.with_for_update(skip_locked=True)
+            rows = list(s.scalars(stmt))
+            envelopes = []
+            for row in rows:
+                wait = self._pace(s, row, now)
+                if wait is not None:
+                    row.next_attempt_at = wait
+                    continue
+                row.status = OutboxStatus.SENDING
+                row.lease_until = lease
+                row.attempts += 1
+                envelopes.append(self._envelope(s, row))
+            return envelopes
+
+    def _pace(self, s: Session, row: OutboxMessage, now: datetime) -> datetime | None:
+        """Return when to retry if sending now would pass the platform's per-member limit."""
+        if row.platform != "wecom" or row.target_kind != "user":
+            return None
+        limit = self.settings.wecom.per_member_per_minute
+        since = now - timedelta(seconds=60)
+        recent = s.scalar(
+            select(func.count()).select_from(OutboxMessage).where(
+                OutboxMessage.platform == "wecom", OutboxMessage.target == row.target,
+                OutboxMessage.sent_at >= since,
+                OutboxMessage.status.in_([OutboxStatus.SENT, OutboxStatus.SENDING]),
+            )
+        ) or 0
+        if recent < limit:
+            return None
+        first = s.scalar(
+            select(func.min(OutboxMessage.sent_at)).where(
+                OutboxMessage.platform == "wecom", OutboxMessage.target == row.target,
+                OutboxMessage.sent_at >= since,
+            )
+        )
+        return (first or now) + timedelta(seconds=61)
+
+    def _envelope(self, s: Session, row: OutboxMessage) -> Envelope:
+        upd_channel = upd_id = upd_code = upd_code_at = None
+        if row.update_of:
+            prev = s.scalar(select(OutboxMessage).where(OutboxMessage.key == row.update_of))
+            if prev is not None:
+                upd_channel, upd_id = prev.ref_channel, prev.ref_id
+                upd_code, upd_code_at = prev.response_code, prev.response_code_at
+        return Envelope(
+            key=row.key, platform=row.platform, target_kind=row.target_kind, target=row.target,
+            payload=row.payload, person_id=row.person_id, update_channel=upd_channel, update_id=upd_id,
+            update_response_code=upd_code, update_response_code_at=upd_code_at,
+        )
+
+    # -- sending ------------------------------------------------------------------------
+    def deliver(self, keys: Sequence[str] | None = None, *, limit: int = 200) -> tuple[int, int]:
+        """Send what is due (only `keys` if given); return (sent, failed)."""
+        sent = failed = 0
+        while True:
+            batch = self._claim(keys=keys, limit=limit)
+            if not batch:
+                return sent, failed
+            for env in batch:
+                ok = self._send_one(env)
+                sent += ok
+                failed += not ok
+            if keys is not None:
+                return sent, failed
+
+    def _send_one(self, env: Envelope) -> bool:
+        port = self.ports[env.platform]
+        try:
+            result = port.send(env)
+        except Exception as exc:  # a port bug or a network error: retry later, never crash the caller
+            log.warning("send failed key=%s platform=%s error=%s", env.key, env.platform, type(exc).__name__)
+            result = SendResult(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
+        self._record(env, result)
+        return result.ok
+
+    def _record(self, env: Envelope, result: SendResult) -> None:
+        now = self.clock.now()
+        with self.db.unit_of_work() as s:
+            row = s.scalar(select(OutboxMessage).where(OutboxMessage.key == env.key))
+            if row is None:
+                return
+            if result.ok:
+                row.status = OutboxStatus.SENT
+                row.sent_at = now
+                row.lease_until = None
+                row.last_error = None
+                row.ref_channel = result.ref_channel or row.ref_channel
+                row.ref_id = result.ref_id or row.ref_id
+                if result.response_code:
+                    row.response_code = result.response_code
+                    row.response_code_at = now
+                log.info("sent key=%s platform=%s kind=%s attempts=%d", env.key, env.platform,
+                         env.target_kind, row.attempts)
+                return
+            row.last_error = (result.error or "error")[:500]
+            row.lease_until = None
+            if result.permanent or row.attempts >= self.settings.outbox.max_attempts:
+                row.status = OutboxStatus.DEAD
+                log.error("gave up key=%s platform=%s error=%s", env.key, env.platform, row.last_error)
+                return
+            row.status = OutboxStatus.PENDING
+            row.next_attempt_at = now + timedelta(seconds=self._backoff(row.attempts, result.retry_after))
+            log.info("retry key=%s platform=%s attempt=%d error=%s", env.key, env.platform, row.attempts,
+                     row.last_error)
+
+    def _backoff(self, attempts: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return max(0.0, retry_after)
+        base = self.settings.outbox.base_backoff_seconds
+        return min(300.0, base * (2 ** (attempts - 1))) * (0.5 + random.random() / 2)
+
+    def backlog(self) -> int:
+        with self.db.unit_of_work() as s:
+            return s.scalar(select(func.count()).select_from(OutboxMessage).where(
+                OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]))) or 0
+
+    def release_stuck(self) -> int:
+        """Make rows whose lease ran out (a sender died) due again."""
+        now = self.clock.now()
+        with self.db.unit_of_work() as s:
+            res = s.execute(update(OutboxMessage).where(
+                OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.lease_until < now,
+            ).values(status=OutboxStatus.PENDING, next_attempt_at=now))
+            return int(res.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def utc(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
