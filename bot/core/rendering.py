@@ -65,9 +65,11 @@ def format_pct(value: Any) -> str:
     return f"{_num(value).quantize(Decimal('1'), ROUND_HALF_UP)}%"
 
 
-def format_day(value: date | datetime | None, locale: str = "zh-CN") -> str:
-    if value is None:
+def format_day(value: date | datetime | str | None, locale: str = "zh-CN") -> str:
+    if value is None or value == "":
         return "-"
+    if isinstance(value, str):
+        return value
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
     return value.isoformat()
