@@ -1,0 +1,595 @@
+"""Goals: periods and how they nest, actuals from reports, progress with run rate, permissions, split."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from models import DailyReport, Goal, GoalProposal, GoalScope, ManagedRegion, Person, Region, Role, Team
+from services.calendar import WorkCalendar
+from services.report_fields import COLUMN_KEYS
+
+__all__ = [
+    "GoalTarget",
+    "Period",
+    "PeriodKind",
+    "Progress",
+    "SplitRow",
+    "SplitSection",
+    "allocate",
+    "apply_proposal",
+    "can_set_goal",
+    "find_goal",
+    "metric_totals",
+    "month_period",
+    "parse_period",
+    "person_progress",
+    "propose_split",
+    "region_progress",
+    "region_subtree",
+    "resolve_target",
+    "set_goal",
+    "team_progress",
+]
+
+ZERO = Decimal(0)
+_HUNDRED = Decimal(100)
+_CENT = Decimal("0.01")
+
+
+# ---------------------------------------------------------------------------
+# periods
+
+
+class PeriodKind(StrEnum):
+    YEAR = "year"
+    QUARTER = "quarter"
+    MONTH = "month"
+    WEEK = "week"
+
+
+@dataclass(frozen=True)
+class Period:
+    """A goal period: a year, a quarter, a month or an ISO week."""
+
+    kind: PeriodKind
+    year: int
+    index: int | None = None
+
+    @property
+    def start(self) -> date:
+        if self.kind is PeriodKind.YEAR:
+            return date(self.year, 1, 1)
+        assert self.index is not None
+        if self.kind is PeriodKind.QUARTER:
+            return date(self.year, 3 * self.index - 2, 1)
+        if self.kind is PeriodKind.MONTH:
+            return date(self.year, self.index, 1)
+        return date.fromisocalendar(self.year, self.index, 1)
+
+    @property
+    def end(self) -> date:
+        """Return the last day of the period (inclusive)."""
+        if self.kind is PeriodKind.YEAR:
+            return date(self.year, 12, 31)
+        assert self.index is not None
+        if self.kind is PeriodKind.WEEK:
+            return date.fromisocalendar(self.year, self.index, 7)
+        last_month = 3 * self.index if self.kind is PeriodKind.QUARTER else self.index
+        if last_month == 12:
+            return date(self.year, 12, 31)
+        return date(self.year, last_month + 1, 1) - timedelta(days=1)
+
+    def __str__(self) -> str:
+        if self.kind is PeriodKind.YEAR:
+            return f"{self.year}"
+        if self.kind is PeriodKind.QUARTER:
+            return f"{self.year}-Q{self.index}"
+        if self.kind is PeriodKind.MONTH:
+            return f"{self.year}-{self.index:02d}"
+        return f"{self.year}-W{self.index:02d}"
+
+    def quarters(self) -> list[Period]:
+        """Return the quarters of a year (empty for any other kind)."""
+        return [Period(PeriodKind.QUARTER, self.year, q) for q in range(1, 5)] if self.kind is PeriodKind.YEAR else []
+
+    def months(self) -> list[Period]:
+        """Return the months of a year or a quarter (empty otherwise)."""
+        if self.kind is PeriodKind.YEAR:
+            return [Period(PeriodKind.MONTH, self.year, m) for m in range(1, 13)]
+        if self.kind is PeriodKind.QUARTER:
+            assert self.index is not None
+            return [Period(PeriodKind.MONTH, self.year, m) for m in range(3 * self.index - 2, 3 * self.index + 1)]
+        return []
+
+    def last_year(self) -> tuple[date, date]:
+        """Return the same span one year earlier (ISO week: the same week number)."""
+        if self.kind is PeriodKind.WEEK:
+            assert self.index is not None
+            week = min(self.index, date(self.year - 1, 12, 28).isocalendar()[1])
+            prev = Period(PeriodKind.WEEK, self.year - 1, week)
+            return prev.start, prev.end
+        return _shift_year(self.start), _shift_year(self.end)
+
+
+def _shift_year(day: date) -> date:
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - 1, day=28)
+
+
+_PERIOD_RE = re.compile(
+    r"""(?P<year>[0-9]{4})年?
+    (?: -?Q(?P<q>[1-4])
+      | -(?P<m>[0-9]{1,2})
+      | 年?(?P<cm>[0-9]{1,2})月
+      | -?W(?P<w>[0-9]{1,2})
+      | 第?(?P<cq>[1-4])季度?
+    )?""",
+    re.VERBOSE,
+)
+
+
+def parse_period(text: str) -> Period:
+    """Parse `2026`, `2026-Q4`, `2026-12` or `2026-W49` (ISO week); raise ValueError otherwise."""
+    norm = "".join(unicodedata.normalize("NFKC", text).upper().split())
+    match = _PERIOD_RE.fullmatch(norm)
+    if match is None:
+        raise ValueError(f"not a period: {text!r}")
+    year = int(match["year"])
+    if not 1900 <= year <= 2999:
+        raise ValueError(f"year out of range: {text!r}")
+    quarter = match["q"] or match["cq"]
+    month = match["m"] or match["cm"]
+    if quarter:
+        return Period(PeriodKind.QUARTER, year, int(quarter))
+    if month:
+        if not 1 <= int(month) <= 12:
+            raise ValueError(f"no such month: {text!r}")
+        return Period(PeriodKind.MONTH, year, int(month))
+    if match["w"]:
+        week = int(match["w"])
+        try:
+            date.fromisocalendar(year, week, 1)
+        except ValueError:
+            raise ValueError(f"no such week: {text!r}") from None
+        return Period(PeriodKind.WEEK, year, week)
+    return Period(PeriodKind.YEAR, year)
+
+
+def month_period(day: date) -> Period:
+    """Return the month containing a day."""
+    return Period(PeriodKind.MONTH, day.year, day.month)
+
+
+# ---------------------------------------------------------------------------
+# the organisation tree
+
+
+def _region_children(session: Session) -> dict[int | None, list[int]]:
+    children: dict[int | None, list[int]] = defaultdict(list)
+    for rid, parent in session.execute(select(Region.id, Region.parent_id).order_by(Region.id)):
+        children[parent].append(rid)
+    return children
+
+
+def region_subtree(*, session: Session, region_ids: Iterable[int]) -> set[int]:
+    """Return the regions given and every region below them."""
+    children = _region_children(session)
+    out: set[int] = set()
+    stack = list(region_ids)
+    while stack:
+        rid = stack.pop()
+        if rid in out:
+            continue
+        out.add(rid)
+        stack.extend(children.get(rid, ()))
+    return out
+
+
+@dataclass(frozen=True)
+class GoalTarget:
+    """What a goal is for: a person, a team or a region."""
+
+    scope: GoalScope
+    code: str
+    name: str
+    id: int
+    region_id: int | None
+
+
+def resolve_target(*, session: Session, scope: GoalScope, code: str) -> GoalTarget | None:
+    """Find the person, team or region a goal names by its code."""
+    if scope is GoalScope.USER:
+        person = session.scalar(select(Person).where(Person.code == code))
+        if person is None:
+            return None
+        region_id = person.team.region_id if person.team is not None else None
+        return GoalTarget(scope, person.code, person.name, person.id, region_id)
+    if scope is GoalScope.TEAM:
+        team = session.scalar(select(Team).where(Team.code == code))
+        return None if team is None else GoalTarget(scope, team.code, team.name, team.id, team.region_id)
+    region = session.scalar(select(Region).where(Region.code == code))
+    return None if region is None else GoalTarget(scope, region.code, region.name, region.id, region.id)
+
+
+def can_set_goal(*, session: Session, person: Person, target: GoalTarget) -> bool:
+    """Admins set every goal; managers those of the regions they manage, below them, and their teams and people."""
+    if person.role == Role.ADMIN:
+        return True
+    if person.role != Role.MANAGER or target.region_id is None:
+        return False
+    managed = list(session.scalars(select(ManagedRegion.region_id).where(ManagedRegion.person_id == person.id)))
+    return target.region_id in region_subtree(session=session, region_ids=managed)
+
+
+# ---------------------------------------------------------------------------
+# actuals
+
+
+def _unit_condition(session: Session, target: GoalTarget) -> ColumnElement[bool]:
+    if target.scope is GoalScope.USER:
+        return DailyReport.person_id == target.id
+    if target.scope is GoalScope.TEAM:
+        return DailyReport.team_id == target.id
+    regions = region_subtree(session=session, region_ids=[target.id])
+    return DailyReport.team_id.in_(select(Team.id).where(Team.region_id.in_(regions)))
+
+
+def _num(value: Any) -> Decimal:
+    if value is None:
+        return ZERO
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return ZERO
+
+
+def _sums(session: Session, condition: ColumnElement[bool], metrics: Sequence[str], start: date,
+          end: date) -> dict[str, Decimal]:
+    """Sum several metrics over one unit and span: one query for columns, one for admin fields."""
+    out = dict.fromkeys(metrics, ZERO)
+    span = (DailyReport.day >= start, DailyReport.day <= end, DailyReport.submitted_at.is_not(None))
+    columns = [m for m in dict.fromkeys(metrics) if m in COLUMN_KEYS]
+    extras = [m for m in dict.fromkeys(metrics) if m not in COLUMN_KEYS]
+    if columns:
+        row = session.execute(
+            select(*[func.sum(getattr(DailyReport, m)) for m in columns]).where(condition, *span)
+        ).one()
+        for metric, value in zip(columns, row, strict=True):
+            out[metric] = _num(value)
+    if extras:
+        for (extra,) in session.execute(select(DailyReport.extra).where(condition, *span)):
+            for metric in extras:
+                out[metric] += _num((extra or {}).get(metric))
+    return out
+
+
+def metric_totals(*, session: Session, person_ids: Iterable[int], metric: str, start: date,
+                  end: date) -> dict[int, Decimal]:
+    """Return each person's total of a metric from start to end (0 for none), in one query."""
+    ids = list(dict.fromkeys(person_ids))
+    totals = dict.fromkeys(ids, ZERO)
+    if not ids:
+        return totals
+    span = (DailyReport.person_id.in_(ids), DailyReport.day >= start, DailyReport.day <= end,
+            DailyReport.submitted_at.is_not(None))
+    if metric in COLUMN_KEYS:
+        stmt = select(DailyReport.person_id, func.sum(getattr(DailyReport, metric))).where(*span).group_by(
+            DailyReport.person_id)
+        for pid, value in session.execute(stmt):
+            totals[pid] = _num(value)
+    else:
+        for pid, extra in session.execute(select(DailyReport.person_id, DailyReport.extra).where(*span)):
+            totals[pid] += _num((extra or {}).get(metric))
+    return totals
+
+
+def _totals_by(session: Session, key: Any, condition: ColumnElement[bool], metric: str, start: date,
+               end: date) -> dict[Any, Decimal]:
+    """Return a metric's totals grouped by a column (team, person or day), in one query."""
+    span = (condition, DailyReport.day >= start, DailyReport.day <= end, DailyReport.submitted_at.is_not(None))
+    out: dict[Any, Decimal] = defaultdict(lambda: ZERO)
+    if metric in COLUMN_KEYS:
+        for k, value in session.execute(select(key, func.sum(getattr(DailyReport, metric))).where(*span)
+                                        .group_by(key)):
+            out[k] += _num(value)
+    else:
+        for k, extra in session.execute(select(key, DailyReport.extra).where(*span)):
+            out[k] += _num((extra or {}).get(metric))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# progress
+
+
+@dataclass
+class Progress:
+    scope: str
+    code: str
+    name: str
+    metric: str
+    period: str
+    target: Decimal
+    floor: Decimal | None
+    stretch: Decimal | None
+    actual: Decimal
+    pct_target: Decimal | None
+    pct_floor: Decimal | None
+    pct_stretch: Decimal | None
+    remaining_workdays: int
+    run_rate: Decimal
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return plain data for templates."""
+        return asdict(self)
+
+
+def _pct(actual: Decimal, whole: Decimal | None) -> Decimal | None:
+    if whole is None or whole <= 0:
+        return None
+    return (actual * _HUNDRED / whole).quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+
+def _progress(target: GoalTarget, goals: Sequence[Goal], sums: dict[str, Decimal], period: Period,
+              remaining: int) -> list[Progress]:
+    out = []
+    for goal in goals:
+        actual = sums.get(goal.metric, ZERO)
+        gap = max(goal.target - actual, ZERO)
+        rate = (gap / remaining if remaining > 0 else gap).quantize(_CENT, ROUND_HALF_UP)
+        out.append(Progress(
+            scope=str(target.scope), code=target.code, name=target.name, metric=goal.metric,
+            period=str(period), target=goal.target, floor=goal.floor, stretch=goal.stretch, actual=actual,
+            pct_target=_pct(actual, goal.target), pct_floor=_pct(actual, goal.floor),
+            pct_stretch=_pct(actual, goal.stretch), remaining_workdays=remaining, run_rate=rate,
+        ))
+    return out
+
+
+def _goals(session: Session, target: GoalTarget, period: Period) -> list[Goal]:
+    return list(session.scalars(
+        select(Goal).where(Goal.scope == str(target.scope), Goal.code == target.code, Goal.period == str(period))
+        .order_by(Goal.metric)
+    ))
+
+
+def _remaining(calendar: WorkCalendar, day: date, end: date, *, today_done: bool) -> int:
+    """Workdays left in the period, today included until today's report is in."""
+    start = day + timedelta(days=1) if today_done else day
+    return len(calendar.workdays(start, end)) if start <= end else 0
+
+
+def _view(session: Session, target: GoalTarget, day: date, calendar: WorkCalendar, *,
+          today_done: bool) -> list[Progress]:
+    period = month_period(day)
+    goals = _goals(session, target, period)
+    if not goals:
+        return []
+    sums = _sums(session, _unit_condition(session, target), [g.metric for g in goals], period.start, day)
+    return _progress(target, goals, sums, period, _remaining(calendar, day, period.end, today_done=today_done))
+
+
+def person_progress(*, session: Session, person: Person, day: date, calendar: WorkCalendar) -> list[Progress]:
+    """Return the person's progress this month (the month of `day`) for every metric with a goal."""
+    region_id = person.team.region_id if person.team is not None else None
+    target = GoalTarget(GoalScope.USER, person.code, person.name, person.id, region_id)
+    done = session.scalar(select(DailyReport.id).where(
+        DailyReport.person_id == person.id, DailyReport.day == day, DailyReport.submitted_at.is_not(None)))
+    return _view(session, target, day, calendar, today_done=done is not None)
+
+
+def team_progress(*, session: Session, team: Team, day: date, calendar: WorkCalendar) -> list[Progress]:
+    """Return a team's progress this month from its people's reports (today counts as remaining)."""
+    target = GoalTarget(GoalScope.TEAM, team.code, team.name, team.id, team.region_id)
+    return _view(session, target, day, calendar, today_done=False)
+
+
+def region_progress(*, session: Session, region: Region, day: date, calendar: WorkCalendar) -> list[Progress]:
+    """Return a region's progress this month, over its teams and every sub-region (today counts as remaining)."""
+    target = GoalTarget(GoalScope.REGION, region.code, region.name, region.id, region.id)
+    return _view(session, target, day, calendar, today_done=False)
+
+
+# ---------------------------------------------------------------------------
+# setting goals
+
+
+def find_goal(*, session: Session, scope: GoalScope, code: str, period: Period | str, metric: str) -> Goal | None:
+    return session.scalar(select(Goal).where(Goal.scope == str(scope), Goal.code == code,
+                                             Goal.period == str(period), Goal.metric == metric))
+
+
+def set_goal(*, session: Session, scope: GoalScope, code: str, period: Period | str, metric: str,
+             target: Decimal, floor: Decimal | None = None, stretch: Decimal | None = None,
+             now: datetime) -> tuple[Goal, bool]:
+    """Create or replace a goal; True when it was new."""
+    goal = find_goal(session=session, scope=scope, code=code, period=period, metric=metric)
+    created = goal is None
+    if goal is None:
+        goal = Goal(scope=str(scope), code=code, period=str(period), metric=metric)
+        session.add(goal)
+    goal.target, goal.floor, goal.stretch = target, floor, stretch
+    goal.updated_at = now
+    session.flush()
+    return goal, created
+
+
+# ---------------------------------------------------------------------------
+# splitting
+
+
+def allocate(total: Decimal, weights: Sequence[Decimal], quantum: Decimal = Decimal(1)) -> list[Decimal]:
+    """Split total by weights into multiples of quantum that add up exactly (largest remainder)."""
+    if not weights:
+        return []
+    wsum = sum(weights, ZERO)
+    if wsum <= 0:
+        weights, wsum = [Decimal(1)] * len(weights), Decimal(len(weights))
+    units = int((total / quantum).to_integral_value(ROUND_HALF_UP))
+    raw = [Decimal(units) * w / wsum for w in weights]
+    floors = [int(r.to_integral_value(ROUND_DOWN)) for r in raw]
+    left = units - sum(floors)
+    order = sorted(range(len(raw)), key=lambda i: (-(raw[i] - floors[i]), i))
+    for i in order[:left]:
+        floors[i] += 1
+    parts = [Decimal(f) * quantum for f in floors]
+    # a total that is not a multiple of the quantum: the remainder goes to the largest part
+    diff = total - sum(parts, ZERO)
+    if diff:
+        parts[max(range(len(parts)), key=lambda i: parts[i])] += diff
+    return parts
+
+
+@dataclass
+class SplitRow:
+    scope: str
+    code: str
+    name: str
+    period: str
+    target: Decimal
+    floor: Decimal | None
+    stretch: Decimal | None
+    history: Decimal
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class SplitSection:
+    kind: str  # "quarters" | "months" | "members"
+    fallback: bool  # history asked for but there was none: split evenly
+    rows: list[SplitRow]
+
+
+def _members(session: Session, target: GoalTarget) -> list[tuple[GoalTarget, ColumnElement[bool]]]:
+    """The units one level below a team (its people) or a region (sub-regions and its own teams)."""
+    if target.scope is GoalScope.TEAM:
+        people = session.scalars(select(Person).where(Person.team_id == target.id, Person.active.is_(True),
+                                                      Person.role != Role.ADMIN).order_by(Person.code))
+        return [(GoalTarget(GoalScope.USER, p.code, p.name, p.id, target.region_id),
+                 DailyReport.person_id == p.id) for p in people]
+    if target.scope is GoalScope.REGION:
+        out: list[tuple[GoalTarget, ColumnElement[bool]]] = []
+        subs = session.scalars(select(Region).where(Region.parent_id == target.id).order_by(Region.code))
+        for r in subs:
+            t = GoalTarget(GoalScope.REGION, r.code, r.name, r.id, r.id)
+            out.append((t, _unit_condition(session, t)))
+        teams = session.scalars(select(Team).where(Team.region_id == target.id).order_by(Team.code))
+        for team in teams:
+            out.append((GoalTarget(GoalScope.TEAM, team.code, team.name, team.id, team.region_id),
+                        DailyReport.team_id == team.id))
+        return out
+    return []
+
+
+def _member_history(session: Session, target: GoalTarget, members: list[tuple[GoalTarget, Any]], metric: str,
+                    start: date, end: date) -> list[Decimal]:
+    """Last year's totals of each member, with one grouped query."""
+    if target.scope is GoalScope.TEAM:
+        totals = metric_totals(session=session, person_ids=[m.id for m, _ in members], metric=metric,
+                               start=start, end=end)
+        return [totals.get(m.id, ZERO) for m, _ in members]
+    by_team = _totals_by(session, DailyReport.team_id, _unit_condition(session, target), metric, start, end)
+    region_of_team = dict(session.execute(select(Team.id, Team.region_id)).tuples().all())
+    children = _region_children(session)
+    out = []
+    for member, _ in members:
+        if member.scope is GoalScope.TEAM:
+            out.append(by_team.get(member.id, ZERO))
+            continue
+        regions = set()
+        stack = [member.id]
+        while stack:
+            rid = stack.pop()
+            regions.add(rid)
+            stack.extend(children.get(rid, ()))
+        out.append(sum((v for tid, v in by_team.items() if region_of_team.get(tid) in regions), ZERO))
+    return out
+
+
+def _rows(goal: Goal, units: list[tuple[str, str, str, str]], history: list[Decimal], even: bool,
+          quantum: Decimal) -> tuple[list[SplitRow], bool]:
+    weights = [Decimal(1)] * len(units) if even else history
+    fallback = not even and sum(history, ZERO) <= 0
+    targets = allocate(goal.target, weights, quantum)
+    floors = allocate(goal.floor, weights, quantum) if goal.floor is not None else [None] * len(units)
+    stretches = allocate(goal.stretch, weights, quantum) if goal.stretch is not None else [None] * len(units)
+    rows = [SplitRow(scope, code, name, period, t, f, s, h)
+            for (scope, code, name, period), t, f, s, h in zip(units, targets, floors, stretches, history,
+                                                               strict=True)]
+    return rows, fallback
+
+
+def _quantum(goal: Goal) -> Decimal:
+    amounts = [a for a in (goal.target, goal.floor, goal.stretch) if a is not None]
+    return Decimal(1) if all(a == a.to_integral_value() for a in amounts) else _CENT
+
+
+def propose_split(*, session: Session, asker: Person, goal: Goal, target: GoalTarget, by: str,
+                  now: datetime) -> tuple[GoalProposal, list[SplitSection]]:
+    """Propose child goals (periods below, units below), store the proposal and return it."""
+    period = parse_period(goal.period)
+    even = by == "even"
+    quantum = _quantum(goal)
+    sections: list[SplitSection] = []
+    for kind, subs in (("quarters", period.quarters()), ("months", period.months())):
+        if not subs:
+            continue
+        last_start, last_end = period.last_year()
+        by_day = _totals_by(session, DailyReport.day, _unit_condition(session, target), goal.metric,
+                            last_start, last_end)
+        history = []
+        for sub in subs:
+            s, e = sub.last_year()
+            history.append(sum((v for d, v in by_day.items() if s <= d <= e), ZERO))
+        units = [(str(target.scope), target.code, target.name, str(sub)) for sub in subs]
+        rows, fallback = _rows(goal, units, history, even, quantum)
+        sections.append(SplitSection(kind, fallback, rows))
+    members = _members(session, target)
+    if members:
+        start, end = period.last_year()
+        history = _member_history(session, target, members, goal.metric, start, end)
+        units = [(str(m.scope), m.code, m.name, goal.period) for m, _ in members]
+        rows, fallback = _rows(goal, units, history, even, quantum)
+        sections.append(SplitSection("members", fallback, rows))
+    payload = {
+        "scope": goal.scope, "code": goal.code, "name": target.name, "period": goal.period, "metric": goal.metric,
+        "by": "even" if even else "history",
+        "target": str(goal.target),
+        "sections": [{"kind": s.kind, "fallback": s.fallback, "rows": [r.as_dict() for r in s.rows]}
+                     for s in sections],
+    }
+    proposal = GoalProposal(asker_id=asker.id, payload=payload, created_at=now)
+    session.add(proposal)
+    session.flush()
+    return proposal, sections
+
+
+def apply_proposal(*, session: Session, proposal: GoalProposal, now: datetime) -> int:
+    """Write (upsert) every child goal of a proposal; return how many were written."""
+    payload = proposal.payload
+    written = 0
+    for section in payload.get("sections", []):
+        for row in section["rows"]:
+            set_goal(session=session, scope=GoalScope(row["scope"]), code=row["code"], period=row["period"],
+                     metric=payload["metric"], target=Decimal(row["target"]),
+                     floor=Decimal(row["floor"]) if row.get("floor") is not None else None,
+                     stretch=Decimal(row["stretch"]) if row.get("stretch") is not None else None, now=now)
+            written += 1
+    proposal.applied_at = now
+    session.flush()
+    return written
