@@ -249,17 +249,28 @@ class Outbox:
                     row.response_code_at = now
                 log.info("sent key=%s platform=%s kind=%s attempts=%d", env.key, env.platform,
                          env.target_kind, row.attempts)
+                self._notify(env.platform, "sent")
                 return
             row.last_error = (result.error or "error")[:500]
             row.lease_until = None
             if result.permanent or row.attempts >= self.settings.outbox.max_attempts:
                 row.status = OutboxStatus.DEAD
                 log.error("gave up key=%s platform=%s error=%s", env.key, env.platform, row.last_error)
+                self._notify(env.platform, "dead")
                 return
             row.status = OutboxStatus.PENDING
             row.next_attempt_at = now + timedelta(seconds=self._backoff(row.attempts, result.retry_after))
             log.info("retry key=%s platform=%s attempt=%d error=%s", env.key, env.platform, row.attempts,
                      row.last_error)
+            self._notify(env.platform, "retry")
+
+    def _notify(self, platform: str, outcome: str) -> None:
+        """Tell each sent callback (metrics) how a send went: sent, retry or dead."""
+        for callback in self.sent_callbacks:
+            try:
+                callback(platform, outcome)
+            except Exception:  # metrics must never break delivery
+                log.exception("sent callback failed")
 
     def _backoff(self, attempts: int, retry_after: float | None) -> float:
         if retry_after is not None:

@@ -1,0 +1,235 @@
+"""Slack wire <-> neutral types: request bodies to Inbound, payloads to mrkdwn and Block Kit."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from bot.core.types import Action, Inbound, InboundKind
+
+PLATFORM = "slack"
+
+# Every slash command of the contract, English and Chinese names.
+COMMANDS: tuple[str, ...] = (
+    "/report", "/日报", "/visit", "/拜访", "/collab", "/协作", "/leaderboard", "/排行",
+    "/goal", "/目标", "/customer", "/客户", "/followups", "/跟进", "/template", "/模板",
+    "/field", "/字段", "/help", "/帮助",
+)
+
+# Message subtypes that are a person typing (None: a plain message).
+_PERSON_SUBTYPES = {None, "thread_broadcast"}
+
+MAX_BUTTONS_PER_BLOCK = 25
+MAX_SECTION_CHARS = 3000
+MAX_TEXT_CHARS = 39000
+
+
+def _stable_key(prefix: str, *parts: str | None) -> str:
+    digest = hashlib.sha256("\x1f".join(p or "" for p in parts).encode()).hexdigest()[:40]
+    return f"{prefix}:{digest}"
+
+
+def message_event_to_inbound(body: dict[str, Any]) -> Inbound | None:
+    """Turn an Events API `message` in a DM into an Inbound; None for what a person did not type."""
+    event = body.get("event") or {}
+    if event.get("type") != "message":
+        return None
+    if event.get("channel_type") not in (None, "im"):
+        return None
+    if event.get("bot_id") or event.get("subtype") not in _PERSON_SUBTYPES or not event.get("user"):
+        return None
+    text = event.get("text") or ""
+    event_id = body.get("event_id") or _stable_key("msg", event.get("channel"), event.get("ts"))
+    kind = InboundKind.COMMAND if text.lstrip().startswith("/") else InboundKind.MESSAGE
+    return Inbound(
+        platform=PLATFORM, event_key=str(event_id), user_id=str(event["user"]), kind=kind, text=text,
+        channel=event.get("channel"), thread_ts=event.get("thread_ts"), message_ts=event.get("ts"),
+        meta={"team_id": body.get("team_id")},
+    )
+
+
+def command_to_inbound(body: dict[str, Any]) -> Inbound:
+    """Turn a slash command into a COMMAND Inbound with text `/cmd rest`."""
+    command = str(body.get("command") or "").strip()
+    rest = str(body.get("text") or "").strip()
+    text = f"{command} {rest}".strip()
+    key = _stable_key("cmd", body.get("trigger_id"), body.get("user_id"), command, rest)
+    return Inbound(
+        platform=PLATFORM, event_key=key, user_id=str(body.get("user_id") or ""), kind=InboundKind.COMMAND,
+        text=text, channel=body.get("channel_id"), trigger_id=body.get("trigger_id"),
+        response_url=body.get("response_url"), meta={"team_id": body.get("team_id")},
+    )
+
+
+def _user_id(body: dict[str, Any]) -> str:
+    user = body.get("user") or {}
+    return str(user.get("id") or body.get("user_id") or "")
+
+
+def action_to_inbound(body: dict[str, Any]) -> Inbound | None:
+    """Turn the first action of a `block_actions` body into an ACTION Inbound."""
+    actions = body.get("actions") or []
+    if not actions:
+        return None
+    first = actions[0]
+    value = first.get("value")
+    if value is None and isinstance(first.get("selected_option"), dict):
+        value = first["selected_option"].get("value")
+    container = body.get("container") or {}
+    channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+    message_ts = (body.get("message") or {}).get("ts") or container.get("message_ts")
+    key = _stable_key("act", body.get("trigger_id"), first.get("action_ts"), first.get("action_id"),
+                      str(value or ""))
+    return Inbound(
+        platform=PLATFORM, event_key=key, user_id=_user_id(body), kind=InboundKind.ACTION,
+        action=Action(base_action_id(str(first.get("action_id") or "")), str(value or "")), channel=channel,
+        message_ts=message_ts, trigger_id=body.get("trigger_id"), response_url=body.get("response_url"),
+        meta={"team_id": (body.get("team") or {}).get("id")},
+    )
+
+
+def _state_value(element: dict[str, Any]) -> str:
+    if element.get("value") is not None:
+        return str(element["value"])
+    option = element.get("selected_option")
+    if isinstance(option, dict):
+        return str(option.get("value") or "")
+    for key in ("selected_date", "selected_time", "selected_user", "selected_channel", "selected_conversation"):
+        if element.get(key):
+            return str(element[key])
+    return ""
+
+
+def view_to_inbound(body: dict[str, Any]) -> Inbound:
+    """Turn a `view_submission` into a FORM Inbound: {block_id: value} and the private metadata."""
+    view = body.get("view") or {}
+    values: dict[str, str] = {}
+    for block_id, elements in ((view.get("state") or {}).get("values") or {}).items():
+        for element in (elements or {}).values():
+            values[block_id] = _state_value(element or {})
+            break
+    key = _stable_key("view", body.get("trigger_id"), view.get("id"), view.get("hash"))
+    return Inbound(
+        platform=PLATFORM, event_key=key, user_id=_user_id(body), kind=InboundKind.FORM,
+        form_id=str(view.get("callback_id") or ""), form_values=values,
+        form_meta=str(view.get("private_metadata") or ""), trigger_id=body.get("trigger_id"),
+        meta={"team_id": (body.get("team") or {}).get("id"), "view_id": view.get("id")},
+    )
+
+
+# -- outgoing -------------------------------------------------------------------------------
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*", re.S)
+_CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
+_LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)")
+_HEADING = re.compile(r"^#{1,6}\s+(.+)$", re.M)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_mrkdwn(text: str) -> str:
+    """Turn the neutral markdown subset into Slack mrkdwn; code spans are left as they are."""
+    parts = _CODE.split(text)
+    out: list[str] = []
+    for index, part in enumerate(parts):
+        if index % 2 == 1:  # a code span or block
+            out.append(_escape(part))
+            continue
+        part = _escape(part)
+        part = _LINK.sub(lambda m: f"<{m.group(2)}|{m.group(1)}>", part)
+        part = _HEADING.sub(lambda m: f"**{m.group(1).strip()}**", part)
+        part = _BOLD.sub(lambda m: f"*{m.group(1)}*", part)
+        part = re.sub(r"^- ", "• ", part, flags=re.M)
+        out.append(part)
+    return "".join(out)
+
+
+def _chunks(text: str, size: int) -> list[str]:
+    """Split text on line breaks into pieces of at most `size` characters."""
+    pieces: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > size:
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(line[:size])
+            line = line[size:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > size:
+            pieces.append(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def message_blocks(payload: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """Return (fallback text, Block Kit blocks) for a neutral payload."""
+    text = str(payload.get("text") or "")
+    title = str(payload.get("title") or "")
+    mrkdwn = to_mrkdwn(f"**{title}**\n{text}" if title else text)[:MAX_TEXT_CHARS]
+    blocks: list[dict[str, Any]] = []
+    buttons = payload.get("buttons") or []
+    if buttons:
+        for piece in _chunks(mrkdwn, MAX_SECTION_CHARS):
+            if piece.strip():
+                blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": piece}})
+        seen: set[str] = set()
+        for start in range(0, len(buttons), MAX_BUTTONS_PER_BLOCK):
+            elements = []
+            for number, b in enumerate(buttons[start:start + MAX_BUTTONS_PER_BLOCK], start=start):
+                action_id = str(b["action_id"])
+                # Slack wants unique action ids in a block; base_action_id() strips the suffix.
+                if action_id in seen:
+                    action_id = f"{action_id}#{number}"
+                seen.add(action_id)
+                element: dict[str, Any] = {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": str(b["label"])[:75], "emoji": True},
+                    "action_id": action_id,
+                    "value": str(b["value"])[:2000],
+                }
+                if b.get("style") in ("primary", "danger"):
+                    element["style"] = b["style"]
+                elements.append(element)
+            blocks.append({"type": "actions", "block_id": f"actions_{start}", "elements": elements})
+    return mrkdwn or " ", blocks
+
+
+def base_action_id(action_id: str) -> str:
+    """Strip the uniqueness suffix added to repeated action ids in one message."""
+    return action_id.split("#", 1)[0]
+
+
+def form_view(form: dict[str, Any]) -> dict[str, Any]:
+    """Build a modal view: one `input` block per field, block_id = the field key."""
+    blocks: list[dict[str, Any]] = []
+    for f in form.get("fields") or []:
+        element: dict[str, Any] = {"type": "plain_text_input", "action_id": "value",
+                                   "multiline": bool(f.get("multiline"))}
+        if f.get("initial"):
+            element["initial_value"] = str(f["initial"])
+        block: dict[str, Any] = {
+            "type": "input",
+            "block_id": str(f["key"]),
+            "optional": bool(f.get("optional", True)),
+            "label": {"type": "plain_text", "text": str(f.get("label") or f["key"])[:2000]},
+            "element": element,
+        }
+        if f.get("hint"):
+            block["hint"] = {"type": "plain_text", "text": str(f["hint"])[:2000]}
+        blocks.append(block)
+    return {
+        "type": "modal",
+        "callback_id": str(form.get("form_id") or ""),
+        "private_metadata": str(form.get("meta") or "")[:3000],
+        "title": {"type": "plain_text", "text": str(form.get("title") or "salesbot")[:24]},
+        "submit": {"type": "plain_text", "text": str(form.get("submit") or "OK")[:24]},
+        "blocks": blocks[:100],
+    }
