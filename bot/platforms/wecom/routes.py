@@ -1,0 +1,108 @@
+"""GET/POST /wecom/callback: verify, decrypt, record the event, answer at once, deliver after."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from bot.core.clock import Clock
+from bot.core.db import Database
+from bot.core.settings import Settings
+from bot.core.types import DispatchResult, Inbound, InboundKind
+from bot.platforms.wecom.convert import parse_xml, to_inbound
+from bot.platforms.wecom.crypto import MAX_BODY_BYTES, CallbackCrypto, CallbackRejected
+from bot.platforms.wecom.port import remember_response_code
+
+
+class App(Protocol):
+    """What the adapter needs of `bot.wiring.App` (platforms may not import the composition root)."""
+
+    settings: Settings
+    clock: Clock
+    db: Database
+
+    @property
+    def outbox(self) -> _Outbox: ...
+
+    def dispatch(self, inbound: Inbound, *, deliver: bool = True) -> DispatchResult: ...
+
+
+class _Outbox(Protocol):
+    def deliver(self, keys: Sequence[str] | None = None, *, limit: int = 200) -> tuple[int, int]: ...
+
+log = logging.getLogger("salesbot.wecom")
+
+
+class WecomCallback:
+    """The two endpoints of the WeCom callback URL."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.crypto = CallbackCrypto(app.settings.wecom)
+
+    async def verify(self, request: Request) -> Response:
+        """Answer WeCom's URL verification with the decrypted echostr."""
+        q = request.query_params
+        try:
+            echo = self.crypto.verify_url(msg_signature=q.get("msg_signature"), timestamp=q.get("timestamp"),
+                                          nonce=q.get("nonce"), echostr=q.get("echostr"),
+                                          now=self.app.clock.now())
+        except CallbackRejected as exc:
+            log.warning("wecom url verification refused: %s", exc)
+            return PlainTextResponse("forbidden", status_code=403)
+        return PlainTextResponse(echo)
+
+    async def receive(self, request: Request) -> Response:
+        """Verify and decrypt a callback, record it, answer 200 empty, deliver the replies after."""
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return PlainTextResponse("too large", status_code=413)
+        q = request.query_params
+        try:
+            xml = self.crypto.decrypt_body(body, msg_signature=q.get("msg_signature"),
+                                           timestamp=q.get("timestamp"), nonce=q.get("nonce"),
+                                           now=self.app.clock.now())
+        except CallbackRejected as exc:
+            log.warning("wecom callback refused: %s", exc)
+            return PlainTextResponse("forbidden", status_code=403)
+        inbound = to_inbound(parse_xml(xml))
+        if inbound is None:
+            return Response(status_code=200)
+        try:
+            result = await run_in_threadpool(self.handle, inbound)
+        except Exception:  # the database is down: WeCom retries a non-200, and dedupe makes that safe
+            log.exception("wecom callback could not be recorded key=%s", inbound.event_key)
+            return PlainTextResponse("try again", status_code=500)
+        task = BackgroundTask(self.deliver, list(result.keys)) if result.keys else None
+        return Response(status_code=200, background=task)
+
+    def handle(self, inbound: Inbound) -> DispatchResult:
+        """Remember a card click's response code, then record and route the event (no sending)."""
+        task_id = str(inbound.meta.get("task_id") or "")
+        if inbound.kind == InboundKind.ACTION and inbound.response_code and task_id:
+            with self.app.db.unit_of_work() as s:
+                remember_response_code(s, task_id=task_id, response_code=inbound.response_code,
+                                       now=self.app.clock.now())
+        return self.app.dispatch(inbound, deliver=False)
+
+    def deliver(self, keys: list[str]) -> None:
+        try:
+            self.app.outbox.deliver(keys)
+        except Exception:  # the outbox job picks up whatever was not sent
+            log.exception("wecom delivery after callback failed; the outbox will retry")
+
+
+def wecom_routes(app: App) -> list[Route]:
+    """Return the routes of the WeCom callback URL for the HTTP server."""
+    callback = WecomCallback(app)
+    return [
+        Route("/wecom/callback", callback.verify, methods=["GET"]),
+        Route("/wecom/callback", callback.receive, methods=["POST"]),
+    ]
