@@ -67,7 +67,7 @@ def build_org(db: Database) -> Org:
         person("mgr_north", "Nora North", "manager", "n1", manages=("north",), slack="U_MNORTH")
         person("admin", "管理员", "admin", None, slack="U_ADMIN", wecom="admin")
 
-        c = Customer(name="远航集团", name_key="远航", region_id=ids["gz"], owner_id=ids["user:wang"], tier="A",
+        c = Customer(name="远航集团", name_key="远航集团", region_id=ids["gz"], owner_id=ids["user:wang"], tier="A",
                      stage="proposal", stage_changed_at=datetime(2026, 11, 1, tzinfo=UTC))
         s.add(c)
         s.flush()
