@@ -106,20 +106,18 @@ def run_forever(app: Any, *, stop: threading.Event | None = None) -> None:
 
 
 def _outbox_loop(app: Any, stop: threading.Event) -> None:
-    """Retry what is due in the outbox until stopped (the HTTP engineer's worker when present)."""
+    """Retry what is due in the outbox until stopped (bot.worker's OutboxWorker when present)."""
     try:
-        from bot import worker  # type: ignore[attr-defined]
+        from bot.worker import OutboxWorker
     except ImportError:
-        worker = None
-    if worker is not None and hasattr(worker, "OutboxWorker"):
-        w = worker.OutboxWorker(app)
-        run = getattr(w, "run", None)
-        if callable(run):
-            try:
-                run(stop)
-                return
-            except TypeError:
-                pass
+        OutboxWorker = None  # type: ignore[assignment,misc]  # noqa: N806
+    if OutboxWorker is not None:
+        worker = OutboxWorker(app).start()
+        try:
+            stop.wait()
+        finally:
+            worker.stop()
+        return
     while not stop.is_set():
         try:
             app.outbox.release_stuck()

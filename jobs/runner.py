@@ -117,7 +117,8 @@ def run_job(*, db: Database, settings: Settings, clock: Clock, name: str,
         teams = [t for t in teams if t[1] in set(team_codes)]
     summary = Summary(job=name, at=moment)
     for team_id, code in teams:
-        outcome = _run_team(db=db, settings=settings, spec=spec, team_id=team_id, code=code, moment=moment)
+        outcome = _run_team(db=db, settings=settings, spec=spec, team_id=team_id, code=code, moment=moment,
+                            created=clock.now())
         summary.teams.append(outcome)
         if outcome.keys and outbox is not None:
             tick = progress(code, len(outcome.keys)) if progress is not None else None
@@ -140,7 +141,9 @@ def deliver_keys(outbox: Outbox, keys: Sequence[str], tick: Progress | None = No
 
 
 def _run_team(*, db: Database, settings: Settings, spec: JobSpec, team_id: int, code: str,
-              moment: datetime) -> TeamOutcome:
+              moment: datetime, created: datetime) -> TeamOutcome:
+    # `moment` decides the business day and what the job sees as now; `created` is the real time of
+    # the rows, so the outbox (on the real clock) sends them at once even for a run --at in the future.
     day = moment.date()
     try:
         with db.unit_of_work() as s:
@@ -155,14 +158,14 @@ def _run_team(*, db: Database, settings: Settings, spec: JobSpec, team_id: int, 
             if _claimed(s, spec.name, team_id, day):
                 return TeamOutcome(code, day, "skipped", "already sent")
             # The claim first: a concurrent run blocks on this row and then fails on its unique key.
-            run = JobRun(job=spec.name, team_id=team_id, day=day, created_at=moment)
+            run = JobRun(job=spec.name, team_id=team_id, day=day, created_at=created)
             s.add(run)
             s.flush()
             ctx = Context(session=s, settings=settings, clock=FixedClock(moment), renderer=template_overrides(s))
             jctx = JobContext(job=spec.name, ctx=ctx, calendar=calendar, now=moment)
             result = spec.function()(jctx, team=team, day=day)
             keys = enqueue(s, jctx.messages, base_key=f"job:{spec.name}:{code}:{day.isoformat()}",
-                           settings=settings, now=moment)
+                           settings=settings, now=created)
             run.processed = result.processed
             run.enqueued = len(keys)
             s.flush()
