@@ -44,7 +44,7 @@ class SlackAdapter:
             signing_secret=settings.slack.signing_secret.get_secret_value(),
             client=client,
             # No auth.test per request or at start-up: every request is handled with local work only.
-            authorize=self._authorize,
+            authorize=self._authorize_function(),
             token_verification_enabled=False,
             # Run listeners in the request thread: dispatch is recorded before the ack goes out.
             process_before_response=True,
@@ -55,17 +55,23 @@ class SlackAdapter:
         )
         self._register()
 
-    def _authorize(self, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
-        """Return the one workspace's bot token without calling Slack."""
-        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=self.bot_token)
+    def _authorize_function(self) -> Callable[..., AuthorizeResult]:
+        token = self.bot_token
+
+        def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+            """Return the one workspace's bot token without calling Slack."""
+            return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
+
+        return authorize
 
     # -- listeners ----------------------------------------------------------------------
     def _register(self) -> None:
         bolt = self.bolt
-        bolt.event("message")(self._on_message)
-        bolt.command(re.compile(r"^/.+"))(self._on_command)
-        bolt.action(re.compile(r".+"))(self._on_action)
-        bolt.view(re.compile(r".*"))(self._on_view)
+        # Bolt injects listener arguments by parameter name, so plain functions (not bound methods).
+        bolt.event("message")(lambda body, ack: self._on_message(body, ack))
+        bolt.command(re.compile(r"^/.+"))(lambda body, ack: self._on_command(body, ack))
+        bolt.action(re.compile(r".+"))(lambda body, ack: self._on_action(body, ack))
+        bolt.view(re.compile(r".*"))(lambda body, ack: self._on_view(body, ack))
         # Everything else we may be subscribed to: acknowledge and ignore, so Slack does not retry.
         bolt.event(re.compile(r".+"))(lambda ack: ack())
         bolt.view_closed(re.compile(r".*"))(lambda ack: ack())
