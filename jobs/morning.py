@@ -7,7 +7,7 @@ from datetime import date
 from jobs.base import JobContext, JobResult
 from jobs.common import followup_data, progress_item
 from models import Team
-from services.followups import due_for
+from services.followups import due_for, refresh
 from services.goals import person_progress
 from services.report_fields import load_fields
 
@@ -15,6 +15,7 @@ from services.report_fields import load_fields
 def run(ctx: JobContext, *, team: Team, day: date) -> JobResult:
     """Send each rep of `team` the morning prompt for `day`."""
     fields = load_fields(session=ctx.session)
+    refresh(session=ctx.session, settings=ctx.settings, calendar=ctx.calendar, today=day, now=ctx.now)
     reps = ctx.reps(team)
     for rep in reps:
         locale = ctx.ctx.locale_of(rep)
