@@ -234,6 +234,7 @@ class WecomPort:
     def _send_parts(self, env: Envelope, parts: list[_Part], *, ref_id: str | None) -> SendResult:
         done = self._progress(env.key) if len(parts) > 1 else 0
         msgid: str | None = None
+        code: str | None = None
         for index in range(done, len(parts)):
             try:
                 reply = self._send_part(env, parts[index])
@@ -246,10 +247,13 @@ class WecomPort:
                 failure.extra = {"parts_sent": index, "parts": len(parts)}
                 return failure
             msgid = msgid or (str(reply.data["msgid"]) if reply.data.get("msgid") else None)
+            # A button card's send answers with a response_code: the card can be updated with it.
+            code = code or (str(reply.data["response_code"]) if reply.data.get("response_code") else None)
         if len(parts) > 1:
             self._clear_progress(env.key)
         return SendResult(ok=True, ref_channel=env.target if env.target_kind != "webhook" else None,
-                          ref_id=ref_id or msgid, extra={"parts_sent": len(parts), "parts": len(parts)})
+                          ref_id=ref_id or msgid, response_code=code,
+                          extra={"parts_sent": len(parts), "parts": len(parts)})
 
     def _send_part(self, env: Envelope, part: _Part) -> ApiReply:
         body = part.body
