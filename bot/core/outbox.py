@@ -179,7 +179,8 @@ class Outbox:
         recent = s.scalar(
             select(func.count()).select_from(OutboxMessage).where(
                 OutboxMessage.platform == "wecom", OutboxMessage.target == row.target,
-                OutboxMessage.sent_at >= since,
+                # Rows claimed in this same batch are SENDING with no sent_at yet: count them too.
+                or_(OutboxMessage.sent_at >= since, OutboxMessage.status == OutboxStatus.SENDING),
                 OutboxMessage.status.in_([OutboxStatus.SENT, OutboxStatus.SENDING]),
             )
         ) or 0
@@ -214,12 +215,24 @@ class Outbox:
             batch = self._claim(keys=keys, limit=limit)
             if not batch:
                 return sent, failed
-            for env in batch:
-                ok = self._send_one(env)
-                sent += ok
-                failed += not ok
+            ok_count = self._send_batch(batch)
+            sent += ok_count
+            failed += len(batch) - ok_count
             if keys is not None:
                 return sent, failed
+
+    def _send_batch(self, batch: list[Envelope]) -> int:
+        """Send a claimed batch, `outbox.concurrency` targets at a time; one target's messages stay in order."""
+        groups: dict[tuple[str, str], list[Envelope]] = {}
+        for env in batch:
+            groups.setdefault((env.platform, env.target), []).append(env)
+        workers = min(self.settings.outbox.concurrency, len(groups))
+        if workers <= 1:
+            return sum(self._send_one(env) for env in batch)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="outbox-send") as pool:
+            return sum(pool.map(lambda envs: sum(self._send_one(env) for env in envs), groups.values()))
 
     def _send_one(self, env: Envelope) -> bool:
         port = self.ports[env.platform]
