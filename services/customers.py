@@ -6,6 +6,7 @@ import difflib
 import re
 import unicodedata
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -25,6 +26,7 @@ __all__ = [
     "ancestor_ids",
     "close_names",
     "conflict_count",
+    "customer_data",
     "family_ids",
     "family_members",
     "find_customer",
@@ -36,6 +38,7 @@ __all__ = [
     "may_work_on",
     "normalize_name",
     "person_region_id",
+    "recent_visits",
 ]
 
 # Legal-form suffixes that say nothing about who the customer is. 集团 and 科技 are NOT here:
@@ -231,3 +234,49 @@ def conflict_count(*, session: Session, region_ids: set[int] | list[int], start:
                or_(Visit.region_id.in_(ids), Customer.region_id.in_(ids)))
     )
     return int(session.scalar(query) or 0)
+
+
+def _stage_text(stage: str | None, locale: str) -> str:
+    if not stage:
+        return ""
+    from services.fields import Stage, stage_label
+
+    try:
+        return stage_label(Stage(stage), locale)
+    except ValueError:
+        return stage
+
+
+def customer_data(customer: Customer, locale: str) -> dict[str, Any]:
+    """Return a customer as plain data for templates (stage in the reader's words)."""
+    return {
+        "id": customer.id,
+        "name": customer.name,
+        "region": customer.region.name if customer.region is not None else "-",
+        "owner": customer.owner.name if customer.owner is not None else "-",
+        "tier": customer.tier,
+        "stage": _stage_text(customer.stage, locale),
+        "stage_key": customer.stage,
+        "industry": customer.industry or "",
+        "last_contact": customer.last_contact,
+        "next_follow_up": customer.next_follow_up,
+    }
+
+
+def recent_visits(*, session: Session, customer_ids: set[int] | list[int], locale: str,
+                  limit: int = 8) -> list[dict[str, Any]]:
+    """Return the latest visits to these customers from every region, newest first, as plain data."""
+    ids = list(customer_ids)
+    if not ids:
+        return []
+    rows = session.execute(
+        select(Visit, Person.name, Region.name)
+        .join(Person, Visit.person_id == Person.id)
+        .outerjoin(Region, Visit.region_id == Region.id)
+        .where(Visit.customer_id.in_(ids))
+        .order_by(Visit.day.desc(), Visit.id.desc())
+        .limit(limit)
+    ).all()
+    return [{"day": v.day, "person": person, "region": region or "-", "stage": _stage_text(v.stage, locale),
+             "note": v.note or "", "flagged": bool(v.without_permission)}
+            for v, person, region in rows]

@@ -72,11 +72,14 @@ def compute_due(customer: Customer, *, settings: Settings, calendar: WorkCalenda
     else:
         base = customer.last_contact
     tier_due = base + timedelta(days=rules.tier_days(customer.tier or "C"))
-    options.append(Due(FollowUpKind.TIER, tier_due))
     if customer.signed_on is not None and (customer.last_contact is None
                                            or customer.last_contact <= customer.signed_on):
-        options.append(Due(FollowUpKind.POST_SIGN,
-                           calendar.add_workdays(customer.signed_on, rules.post_sign_revisit_days)))
+        # The revisit after signing is the next contact: due within its own window, and never
+        # later than the tier's rhythm would have it.
+        revisit = calendar.add_workdays(customer.signed_on, rules.post_sign_revisit_days)
+        options.append(Due(FollowUpKind.POST_SIGN, min(revisit, tier_due)))
+    else:
+        options.append(Due(FollowUpKind.TIER, tier_due))
     if customer.next_follow_up is not None and customer.next_follow_up < tier_due:
         options.append(Due(FollowUpKind.PROMISED, customer.next_follow_up))
     return min(options, key=lambda d: (d.due, _PRIORITY[d.kind]))
@@ -127,11 +130,19 @@ def refresh_customer(*, session: Session, settings: Settings, calendar: WorkCale
     return live_followup(session=session, customer_id=customer.id)
 
 
-def refresh(*, session: Session, settings: Settings, calendar: WorkCalendar, today: date, now: datetime) -> int:
-    """Keep one live follow-up per customer with its kind and due date; return how many changed."""
-    customers = list(session.scalars(
-        select(Customer).options(selectinload(Customer.owner).selectinload(Person.team))))
-    live = {f.customer_id: f for f in session.scalars(select(FollowUp).where(FollowUp.open_key.is_not(None)))}
+def refresh(*, session: Session, settings: Settings, calendar: WorkCalendar, today: date, now: datetime,
+            owner_id: int | None = None) -> int:
+    """Keep one live follow-up per customer with its kind and due date; return how many changed.
+
+    With `owner_id`, only that person's customers (and their live follow-ups) are looked at.
+    """
+    query = select(Customer).options(selectinload(Customer.owner).selectinload(Person.team))
+    live_query = select(FollowUp).where(FollowUp.open_key.is_not(None))
+    if owner_id is not None:
+        query = query.where(Customer.owner_id == owner_id)
+        live_query = live_query.where(FollowUp.customer_id.in_(select(Customer.id).where(Customer.owner_id == owner_id)))
+    customers = list(session.scalars(query))
+    live = {f.customer_id: f for f in session.scalars(live_query)}
     changed = 0
     for customer in customers:
         want = compute_due(customer, settings=settings, calendar=calendar)
