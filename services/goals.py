@@ -504,7 +504,7 @@ def _member_history(session: Session, target: GoalTarget, members: list[tuple[Go
                                start=start, end=end)
         return [totals.get(m.id, ZERO) for m, _ in members]
     by_team = _totals_by(session, DailyReport.team_id, _unit_condition(session, target), metric, start, end)
-    region_of_team = dict(session.execute(select(Team.id, Team.region_id)).tuples().all())
+    region_of_team = {tid: rid for tid, rid in session.execute(select(Team.id, Team.region_id))}
     children = _region_children(session)
     out = []
     for member, _ in members:
