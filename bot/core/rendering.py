@@ -36,7 +36,8 @@ def format_money(value: Any, locale: str = "zh-CN") -> str:
     if locale == "zh-CN":
         sign = "-" if amount < 0 else ""
         amount = abs(amount)
-        if amount >= Decimal(100_000_000):
+        # 99,999,999 rounds to 10000万: say 1亿 instead
+        if amount >= Decimal(100_000_000) or _trim(amount / Decimal(10_000)) == "10000":
             return sign + _trim(amount / Decimal(100_000_000)) + "亿"
         if amount >= Decimal(10_000):
             return sign + _trim(amount / Decimal(10_000)) + "万"

@@ -1,0 +1,41 @@
+"""format_money: how amounts read in each locale (12.5万 / 125,000), as the templates show them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from bot.core.rendering import Renderer, format_money
+
+
+@pytest.mark.parametrize(("value", "zh", "en"), [
+    ("0", "0", "0"),
+    ("0.5", "0.5", "0.50"),
+    ("800", "800", "800"),
+    ("9999", "9999", "9,999"),
+    ("10000", "1万", "10,000"),
+    ("12345", "1.23万", "12,345"),
+    ("125000", "12.5万", "125,000"),
+    ("125000.00", "12.5万", "125,000"),
+    ("1000000", "100万", "1,000,000"),
+    ("99994999", "9999.5万", "99,994,999"),
+    ("99999999", "1亿", "99,999,999"),  # not 10000万
+    ("120000000", "1.2亿", "120,000,000"),
+    ("-125000", "-12.5万", "-125,000"),
+])
+def test_money_in_each_locale(value: str, zh: str, en: str) -> None:
+    assert format_money(Decimal(value), "zh-CN") == zh
+    assert format_money(Decimal(value), "en") == en
+
+
+def test_money_accepts_ints_strings_and_none() -> None:
+    assert format_money(125000, "zh-CN") == "12.5万"
+    assert format_money("125000.00", "en") == "125,000"
+    assert format_money(None, "en") == "0"
+
+
+def test_money_filter_in_a_template() -> None:
+    renderer = Renderer(lambda name, locale: "{{ x|money(locale) }}")
+    assert renderer.render("any", "zh-CN", x=Decimal("125000")) == "12.5万"
+    assert renderer.render("any", "en", x=Decimal("125000")) == "125,000"
