@@ -15,7 +15,7 @@ from bot.core.settings import Settings
 from bot.core.types import Action, Inbound, InboundKind
 from bot.platforms.console import ConsolePort
 from bot.wiring import App
-from models import CollabRequest, Customer, OutboxMessage, Visit
+from models import CollabRequest, Customer, Identity, ManagedRegion, OutboxMessage, Person, Visit
 from tests.conftest import make_settings
 from tests.support.org import Org, build_org
 
@@ -138,3 +138,125 @@ def _only_request(db: Database) -> int:
 def _status(db: Database, request_id: int) -> str:
     with db.unit_of_work() as s:
         return s.scalars(select(CollabRequest.status).where(CollabRequest.id == request_id)).one()
+
+
+PLATFORMS: dict[str, Any] = {
+    "slack": {"bot_token": "xoxb-test", "signing_secret": "test-secret"},
+    "wecom": {"corp_id": "ww1", "agent_id": "1000002", "secret": "s", "token": "t", "encoding_aes_key": "a" * 43},
+}
+
+
+def test_flow_on_slack_and_wecom(database_url: str, db: Database, clock: FixedClock, org: Org) -> None:
+    settings = make_settings(database_url, **PLATFORMS)
+    with db.unit_of_work() as s:
+        s.add(Customer(name="东方明珠科技", name_key="东方明珠科技", region_id=org.ids["sh"],
+                       owner_id=org.ids["user:li"], tier="B", stage="needs"))
+        second = Person(code="mgr_east2", name="周经理", role="manager", team_id=org.ids["team:sh1"])
+        s.add(second)
+        s.flush()
+        s.add(ManagedRegion(person_id=second.id, region_id=org.ids["east"]))
+        s.add(Identity(person_id=second.id, platform="slack", external_id="U_MEAST2"))
+        east2 = second.id
+    wecom = Chat(settings, db, clock, "wecom")
+    slack = Chat(settings, db, clock, "slack")
+    mgr_east = org.ids["user:mgr_east"]
+
+    # wang (Guangzhou, WeCom) visits a Shanghai customer: the reply comes back on WeCom only.
+    rows = wecom.say("wangfang", "/拜访 东方明珠科技有限公司 备注 路过")
+    assert [(r.platform, r.person_id) for r in rows] == [("wecom", org.ids["user:wang"])]
+    assert "/协作 东方明珠科技" in rows[0].payload["text"] and "上海" in rows[0].payload["text"]
+
+    rows = wecom.say("wangfang", "/协作 东方明珠科技 客户广州工厂要扩产")
+    request_id = _only_request(db)
+    cards = sorted((r.person_id, r.platform, r.key) for r in rows if r.person_id != org.ids["user:wang"])
+    assert cards == sorted([
+        (mgr_east, "slack", f"collab:{request_id}:to:{mgr_east}:slack:user"),
+        (mgr_east, "wecom", f"collab:{request_id}:to:{mgr_east}:wecom:user"),
+        (east2, "slack", f"collab:{request_id}:to:{east2}:slack"),
+    ])
+    for r in rows:
+        if r.person_id != org.ids["user:wang"]:
+            assert buttons(r) == [("collab_approve", str(request_id)), ("collab_reject", str(request_id))]
+            assert "王芳" in r.payload["text"]
+
+    # A manager of another region presses on Slack: refused, on Slack, nothing changes.
+    rows = slack.press("U_MNORTH", "collab_approve", str(request_id))
+    assert [(r.platform, r.person_id) for r in rows] == [("slack", org.ids["user:mgr_north"])]
+    assert "manager of the region" in rows[0].payload["text"]
+    assert _status(db, request_id) == "pending"
+
+    # mgr_east approves on Slack: every card of every manager is updated, the requester told on WeCom.
+    rows = slack.press("U_MEAST", "collab_approve", str(request_id))
+    updates = sorted((r.person_id, r.platform, r.update_of) for r in rows if r.update_of)
+    assert updates == sorted([
+        (mgr_east, "slack", f"collab:{request_id}:to:{mgr_east}:slack:user"),
+        (mgr_east, "wecom", f"collab:{request_id}:to:{mgr_east}:wecom:user"),
+        (east2, "slack", f"collab:{request_id}:to:{east2}:slack"),
+    ])
+    assert all("buttons" not in r.payload and "陈经理" in r.payload["text"] for r in rows if r.update_of)
+    told = [r for r in rows if r.person_id == org.ids["user:wang"]]
+    assert [r.platform for r in told] == ["wecom"] and "批准" in told[0].payload["text"]
+
+    # The other manager's late press on Slack changes nothing and says who decided.
+    rows = slack.press("U_MEAST2", "collab_reject", str(request_id))
+    assert _status(db, request_id) == "approved"
+    assert len(rows) == 1 and "陈经理" in rows[0].payload["text"] and not rows[0].update_of
+
+    # Now wang's visit is ordinary; the owner is unchanged.
+    rows = wecom.say("wangfang", "/拜访 东方明珠科技 阶段=方案设计 下次=明天")
+    assert "⚠️" not in rows[0].payload["text"] and "方案设计" in rows[0].payload["text"]
+    with db.unit_of_work() as s:
+        c = s.scalars(select(Customer).where(Customer.name == "东方明珠科技")).one()
+        assert c.owner_id == org.ids["user:li"] and c.stage == "proposal"
+
+
+def test_collab_for_own_or_unknown_customer(settings: Settings, db: Database, clock: FixedClock, org: Org) -> None:
+    chat = Chat(settings, db, clock)
+    rows = chat.say("wang", "/collab 远航集团 just checking")
+    assert "不需要申请" in texts(rows) and count(db, CollabRequest) == 0
+    rows = chat.say("wang", "/协作 远行集团 原因")
+    assert "找不到" in texts(rows) and "远航集团" in texts(rows)
+    rows = chat.say("wang", "/协作")
+    assert "用法" in texts(rows)
+    rows = chat.press("mgr_south", "collab_approve", "9999")
+    assert count(db, CollabRequest) == 0 and len(rows) == 1
+
+
+def test_visit_creates_lead_and_reports_bad_args(settings: Settings, db: Database, clock: FixedClock,
+                                                 org: Org) -> None:
+    chat = Chat(settings, db, clock)
+    rows = chat.say("zhang", '/visit "ACME Co., Ltd." stage=needs next=2026-11-30 first meeting')
+    assert "ACME" in texts(rows) and "🆕" in texts(rows)
+    rows = chat.say("zhang", "/visit acme inc")  # same customer, a variant name
+    assert "🆕" not in texts(rows)
+    with db.unit_of_work() as s:
+        acme = s.scalars(select(Customer).where(Customer.name_key == "acme")).one()
+        assert acme.owner_id == org.ids["user:zhang"] and acme.region_id == org.ids["sh"]
+        assert acme.stage == "needs" and acme.next_follow_up is not None
+        acme_id = acme.id
+    assert count(db, Visit, Visit.customer_id == acme_id) == 2
+    before = count(db, Visit)
+    rows = chat.say("zhang", "/visit ACME stage=signing")
+    assert "`signing` is not a stage" not in texts(rows)  # zhang reads Chinese
+    assert "不是一个阶段" in texts(rows) and "negotiation" in texts(rows)
+    rows = chat.say("bob", "/visit Initech next=2020-01-01")
+    assert "in the past" in texts(rows)
+    rows = chat.say("bob", "/visit")
+    assert "name the customer" in texts(rows)
+    assert count(db, Visit) == before
+    assert count(db, Customer, Customer.name == "Initech") == 0
+
+
+def test_signing_schedules_the_revisit(settings: Settings, db: Database, clock: FixedClock, org: Org) -> None:
+    chat = Chat(settings, db, clock)
+    rows = chat.say("wang", "/拜访 远航集团 阶段=签约 合同已签")
+    assert "🎉" in texts(rows)
+    with db.unit_of_work() as s:
+        c = s.get(Customer, org.ids["cust:yuanhang"])
+        assert c is not None and c.signed_on == c.last_contact and c.stage == "signed"
+        from models import FollowUp
+
+        live = s.scalars(select(FollowUp).where(FollowUp.open_key == c.id)).one()
+        assert live.kind == "post_sign" and live.owner_id == org.ids["user:wang"]
+        # Tier A: within 7 calendar days even though 7 workdays would be later.
+        assert (live.due - c.signed_on).days == 7
