@@ -103,23 +103,23 @@ def test_a_card_click_is_an_action_and_its_response_code_is_stored(env: WecomEnv
         seen.append(ctx.inbound)
         return HandlerResult([])
 
-    env.app.router.action("nudge_done", on_done)
+    env.app.router.action("probe_click", on_done)
     with db.unit_of_work() as s:
         from models import Person
 
         zhang = s.scalar(select(Person.id).where(Person.code == "zhang"))
         keys = enqueue(s, [Outbound(to=ToPerson(zhang), text="**跟进** 远航集团", key="nudge:1",
-                                    buttons=(Button("完成", "nudge_done", "17"), Button("推迟", "nudge_snooze", "17")))],
+                                    buttons=(Button("完成", "probe_click", "17"), Button("推迟", "probe_other", "17")))],
                        base_key="t", settings=env.app.settings, now=env.clock.now())
     env.app.outbox.deliver(keys)
     card = env.fake.calls_to("message/send")[0].body["template_card"]
     code = env.fake.issue_response_code()
-    xml = card_click_xml(sender="zhangwei", event_key="nudge_done:17", task_id=card["task_id"], response_code=code,
+    xml = card_click_xml(sender="zhangwei", event_key="probe_click:17", task_id=card["task_id"], response_code=code,
                          create_time=env.now_ts(), corp_id=env.fake.corp_id)
     assert env.post_xml(xml).status_code == 200
     assert env.post_xml(xml, nonce="again").status_code == 200  # a retry: handled once
     assert len(seen) == 1
-    assert seen[0].kind == InboundKind.ACTION and seen[0].action == Action("nudge_done", "17")
+    assert seen[0].kind == InboundKind.ACTION and seen[0].action == Action("probe_click", "17")
     assert seen[0].response_code == code
     with db.unit_of_work() as s:
         row = s.scalar(select(OutboxMessage).where(OutboxMessage.key == keys[0]))
