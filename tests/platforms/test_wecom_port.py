@@ -249,3 +249,23 @@ def test_a_fan_out_of_200_with_failures_and_an_expiring_token_delivers_each_once
     assert all(r.status == "sent" for r in rows(db).values())
     for member in ("zhangwei", "lina", "wangfang", "chenjl", "liujl", "admin"):
         assert env.fake.max_in_window(member) <= 30
+
+
+def test_no_secret_token_or_robot_key_reaches_the_logs(env: WecomEnv, db: Database,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    with db.unit_of_work() as s:
+        gz1 = s.scalar(select(Team).where(Team.code == "gz1"))
+        assert gz1 is not None
+        gz1.wecom_webhook = env.fake.webhook_url("robot-secret-key")
+        gz1_id = gz1.id
+    env.fake.fail_next("message/send", 42001, 45009)
+    env.fake.fail_next("webhook/send", HTTP_500)
+    send(env, Outbound(to=ToPerson(person_id(db, "zhang")), text="hi", key="log1"),
+         Outbound(to=ToTeam(gz1_id), text="team", key="log2"))
+    text = caplog.text + " ".join(r.last_error or "" for r in rows(db).values())
+    assert "HTTP Request" in caplog.text  # httpx did log the requests...
+    for secret in (env.fake.secret, "TOKEN1", "TOKEN2", "robot-secret-key"):
+        assert secret not in text  # ...with the secrets hidden

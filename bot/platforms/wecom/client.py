@@ -36,9 +36,8 @@ class _RedactFilter(logging.Filter):
     """httpx logs every request URL at INFO, query string included: hide the secrets in it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.args:
-            record.args = tuple(redact(str(a)) if isinstance(a, str | httpx.URL) else a
-                                for a in (record.args if isinstance(record.args, tuple) else (record.args,)))
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(str(a)) if isinstance(a, str | httpx.URL) else a for a in record.args)
         return True
 
 
