@@ -30,7 +30,8 @@ def fake() -> Iterator[FakeSlack]:
 
 @pytest.fixture()
 def slack(settings: Settings, database_url: str, fake: FakeSlack) -> Settings:
-    return slack_settings(database_url, fake)
+    # whole-second backoff: MariaDB DATETIME keeps no fractions, so a sub-second wait would be due at once
+    return slack_settings(database_url, fake, outbox={"base_backoff_seconds": 2})
 
 
 def put(db: Database, settings: Settings, clock: FixedClock, count: int, *, prefix: str = "m") -> list[str]:
