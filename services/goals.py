@@ -12,7 +12,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, case, func, select, true
 from sqlalchemy.orm import Session
 
 from models import DailyReport, Goal, GoalProposal, GoalScope, ManagedRegion, Person, Region, Role, Team
@@ -257,23 +257,24 @@ def _num(value: Any) -> Decimal:
 
 
 def _sums(session: Session, condition: ColumnElement[bool], metrics: Sequence[str], start: date,
-          end: date) -> dict[str, Decimal]:
-    """Sum several metrics over one unit and span: one query for columns, one for admin fields."""
+          end: date) -> tuple[dict[str, Decimal], bool]:
+    """Sum several metrics over one unit and span, and tell whether `end` has a report: one query."""
     out = dict.fromkeys(metrics, ZERO)
     span = (DailyReport.day >= start, DailyReport.day <= end, DailyReport.submitted_at.is_not(None))
     columns = [m for m in dict.fromkeys(metrics) if m in COLUMN_KEYS]
     extras = [m for m in dict.fromkeys(metrics) if m not in COLUMN_KEYS]
-    if columns:
-        row = session.execute(
-            select(*[func.sum(getattr(DailyReport, m)) for m in columns]).where(condition, *span)
-        ).one()
-        for metric, value in zip(columns, row, strict=True):
-            out[metric] = _num(value)
+    row = session.execute(
+        select(func.max(case((DailyReport.day == end, 1), else_=0)),
+               *[func.sum(getattr(DailyReport, m)) for m in columns]).where(condition, *span)
+    ).one()
+    done = bool(row[0])
+    for metric, value in zip(columns, row[1:], strict=True):
+        out[metric] = _num(value)
     if extras:
         for (extra,) in session.execute(select(DailyReport.extra).where(condition, *span)):
             for metric in extras:
                 out[metric] += _num((extra or {}).get(metric))
-    return out
+    return out, done
 
 
 def metric_totals(*, session: Session, person_ids: Iterable[int], metric: str, start: date,
@@ -372,35 +373,54 @@ def _remaining(calendar: WorkCalendar, day: date, end: date, *, today_done: bool
     return len(calendar.workdays(start, end)) if start <= end else 0
 
 
-def _view(session: Session, target: GoalTarget, day: date, calendar: WorkCalendar, *,
-          today_done: bool) -> list[Progress]:
+_NUMERIC_COLUMNS = ("visits", "new_leads", "new_customers", "opportunities", "signed_amount", "collected_amount")
+
+
+def _view(session: Session, target: GoalTarget, day: date, calendar: WorkCalendar) -> list[Progress]:
+    """Goals and their actuals in one query (the sums are a cross-joined subquery)."""
     period = month_period(day)
-    goals = _goals(session, target, period)
-    if not goals:
+    condition = _unit_condition(session, target)
+    sums = (
+        select(func.max(case((DailyReport.day == day, 1), else_=0)).label("done_today"),
+               *[func.sum(getattr(DailyReport, m)).label(f"sum_{m}") for m in _NUMERIC_COLUMNS])
+        .where(condition, DailyReport.day >= period.start, DailyReport.day <= day,
+               DailyReport.submitted_at.is_not(None))
+        .subquery()
+    )
+    rows = session.execute(
+        select(Goal, sums).join_from(Goal, sums, true()).where(Goal.scope == str(target.scope), Goal.code == target.code,
+                                 Goal.period == str(period)).order_by(Goal.metric)
+    ).all()
+    if not rows:
         return []
-    sums = _sums(session, _unit_condition(session, target), [g.metric for g in goals], period.start, day)
-    return _progress(target, goals, sums, period, _remaining(calendar, day, period.end, today_done=today_done))
+    first = rows[0]._mapping
+    totals = {m: _num(first[f"sum_{m}"]) for m in _NUMERIC_COLUMNS}
+    goals = [row[0] for row in rows]
+    extras = [g.metric for g in goals if g.metric not in _NUMERIC_COLUMNS]
+    if extras:
+        totals.update(_sums(session, condition, extras, period.start, day)[0])
+    # a person's today stops counting once reported; a team's or region's day counts until it is over
+    today_done = bool(first["done_today"]) and target.scope is GoalScope.USER
+    return _progress(target, goals, totals, period, _remaining(calendar, day, period.end, today_done=today_done))
 
 
 def person_progress(*, session: Session, person: Person, day: date, calendar: WorkCalendar) -> list[Progress]:
     """Return the person's progress this month (the month of `day`) for every metric with a goal."""
     region_id = person.team.region_id if person.team is not None else None
     target = GoalTarget(GoalScope.USER, person.code, person.name, person.id, region_id)
-    done = session.scalar(select(DailyReport.id).where(
-        DailyReport.person_id == person.id, DailyReport.day == day, DailyReport.submitted_at.is_not(None)))
-    return _view(session, target, day, calendar, today_done=done is not None)
+    return _view(session, target, day, calendar)
 
 
 def team_progress(*, session: Session, team: Team, day: date, calendar: WorkCalendar) -> list[Progress]:
     """Return a team's progress this month from its people's reports (today counts as remaining)."""
     target = GoalTarget(GoalScope.TEAM, team.code, team.name, team.id, team.region_id)
-    return _view(session, target, day, calendar, today_done=False)
+    return _view(session, target, day, calendar)
 
 
 def region_progress(*, session: Session, region: Region, day: date, calendar: WorkCalendar) -> list[Progress]:
     """Return a region's progress this month, over its teams and every sub-region (today counts as remaining)."""
     target = GoalTarget(GoalScope.REGION, region.code, region.name, region.id, region.id)
-    return _view(session, target, day, calendar, today_done=False)
+    return _view(session, target, day, calendar)
 
 
 # ---------------------------------------------------------------------------
