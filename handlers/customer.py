@@ -13,6 +13,7 @@ from services.customers import (
     family_members,
     find_customer,
     may_work_on,
+    recent_collabs,
     recent_visits,
 )
 from services.followups import followup_item, live_followup
@@ -42,6 +43,7 @@ def show_customer(ctx: Context) -> list[Outbound]:
                   "head": m.parent_id is None} for m in members] if head is not None else [],
         followup=followup_item(live, locale) if live is not None else None,
         visits=recent_visits(session=session, customer_ids={customer.id}, locale=locale),
+        collabs=recent_collabs(session=session, customer_ids={customer.id}, now=ctx.now()),
     )]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from bot.core.context import Context
 from bot.core.errors import UserFacingError
@@ -46,12 +47,7 @@ def log_visit(ctx: Context) -> list[Outbound]:
     if customer is None:
         if region_id is None:
             raise UserFacingError("visit_error", code="no_region", arg="customer", value=name, example="")
-        customer = Customer(name=name, name_key=normalize_name(name), region_id=region_id, owner_id=person.id,
-                            tier="C", stage=Stage.LEAD.value, stage_changed_at=now, created_at=now)
-        session.add(customer)
-        session.flush()
-        session.refresh(customer)
-        created = True
+        customer, created = _create_lead(ctx, name, region_id)
 
     grant = None
     if not created and not may_work_on(session=session, person=person, customer=customer):
@@ -98,6 +94,25 @@ def log_visit(ctx: Context) -> list[Outbound]:
         customer=customer_data(customer, locale),
         followup=followup_item(followup, locale) if followup is not None else None,
     )]
+
+
+def _create_lead(ctx: Context, name: str, region_id: int) -> tuple[Customer, bool]:
+    """Create the rep's new lead; if the same name was created at this very moment, use that one."""
+    assert ctx.person is not None
+    session, now = ctx.session, ctx.now()
+    customer = Customer(name=name, name_key=normalize_name(name), region_id=region_id, owner_id=ctx.person.id,
+                        tier="C", stage=Stage.LEAD.value, stage_changed_at=now, created_at=now)
+    try:
+        with session.begin_nested():
+            session.add(customer)
+            session.flush()
+    except IntegrityError:
+        found = find_customer(session=session, name=name)
+        if found is None:
+            raise
+        return found, False
+    session.refresh(customer)
+    return customer, True
 
 
 def _stage_words(stage: str, locale: str) -> str:

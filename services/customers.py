@@ -30,6 +30,7 @@ __all__ = [
     "family_ids",
     "family_members",
     "find_customer",
+    "grant_status",
     "has_grant",
     "in_region",
     "is_region_manager",
@@ -38,6 +39,7 @@ __all__ = [
     "may_work_on",
     "normalize_name",
     "person_region_id",
+    "recent_collabs",
     "recent_visits",
 ]
 
@@ -280,3 +282,27 @@ def recent_visits(*, session: Session, customer_ids: set[int] | list[int], local
     return [{"day": v.day, "person": person, "region": region or "-", "stage": _stage_text(v.stage, locale),
              "note": v.note or "", "flagged": bool(v.without_permission)}
             for v, person, region in rows]
+
+
+def grant_status(request: CollabRequest, now: datetime) -> str:
+    """Return a request's status as shown and exported: an approved one past its expiry is `expired`."""
+    if request.status == CollabStatus.APPROVED and request.expires_at is not None and request.expires_at < now:
+        return CollabStatus.EXPIRED.value
+    return str(request.status)
+
+
+def recent_collabs(*, session: Session, customer_ids: set[int] | list[int], now: datetime,
+                   limit: int = 5) -> list[dict[str, Any]]:
+    """Return the latest collaboration requests on these customers as plain data, newest first."""
+    ids = list(customer_ids)
+    if not ids:
+        return []
+    rows = session.scalars(
+        select(CollabRequest).where(CollabRequest.customer_id.in_(ids))
+        .options(selectinload(CollabRequest.requester), selectinload(CollabRequest.decided_by))
+        .order_by(CollabRequest.created_at.desc(), CollabRequest.id.desc()).limit(limit)
+    )
+    return [{"id": r.id, "requester": r.requester.name, "status": grant_status(r, now),
+             "decided_by": r.decided_by.name if r.decided_by is not None else "",
+             "expires_at": r.expires_at.date() if r.expires_at is not None else None}
+            for r in rows]
