@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -12,12 +14,20 @@ from importlib.resources import files
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.nodes import Concat
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 LOCALES = ("zh-CN", "en")
 MAX_TEMPLATE_CHARS = 20_000
 MAX_OUTPUT_CHARS = 60_000
 RENDER_SECONDS = 1.0
+MAX_VALUE_CHARS = MAX_OUTPUT_CHARS  # the longest string or list a template may build
+MAX_INT_ARGUMENT = 10_000  # the largest number a template may pass to a filter or method
+MAX_EXPONENT = 64
+# A %-format or str.format field with a width or precision of 4+ digits could allocate gigabytes.
+_WIDE_PERCENT = re.compile(r"%[-+ #0]*(\*|\d{4,}|\d*\.(\*|\d{4,})|\d*c)")  # %c builds any character
+_WIDE_BRACE = re.compile(r"\{[^{}]*:[^{}]*(\d{4,}|\{)")
 
 
 class RenderTimeout(TemplateError):
@@ -82,8 +92,86 @@ def _bar(value: Any, width: int = 10) -> str:
     return "█" * full + "░" * (width - full)
 
 
+def _size(value: Any) -> int | None:
+    return len(value) if isinstance(value, str | list | tuple | bytes) else None
+
+
+def _check_format(fmt: Any) -> None:
+    if isinstance(fmt, str) and (_WIDE_PERCENT.search(fmt) or _WIDE_BRACE.search(fmt)):
+        raise SecurityError("format width or precision too large")
+
+
+def _check_args(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    for arg in (*args, *kwargs.values()):
+        if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > MAX_INT_ARGUMENT:
+            raise SecurityError(f"number {arg} too large (limit {MAX_INT_ARGUMENT})")
+
+
+def _bounded_filter(func: Callable[..., Any], name: str) -> Callable[..., Any]:
+    skip = 2 if hasattr(func, "jinja_pass_arg") else 1  # (context,) value: only the options are checked
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _check_args(args[skip:], kwargs)
+        if name == "format" and len(args) >= skip:
+            _check_format(args[skip - 1])
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+class _Generator(CodeGenerator):
+    """Compile `a ~ b` through the environment so it can cap the result's size."""
+
+    def visit_Concat(self, node: Concat, frame: Frame) -> None:
+        self.write("environment.concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+class SalesbotSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, plus caps on everything that could exhaust memory or time."""
+
+    code_generator_class = _Generator
+    intercepted_binops = frozenset({"*", "**", "%", "+", "//"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                n = _size(seq)
+                if n is not None and isinstance(times, int) and n * times > MAX_VALUE_CHARS:
+                    raise SecurityError(f"repeating a value {times} times is too much")
+        elif operator == "**":
+            if isinstance(right, int | float | Decimal) and abs(right) > MAX_EXPONENT:
+                raise SecurityError(f"exponent {right} too large (limit {MAX_EXPONENT})")
+            if isinstance(left, int) and isinstance(right, int) and right * abs(left).bit_length() > 1024:
+                raise SecurityError("power too large")
+        elif operator == "%" and isinstance(left, str):
+            _check_format(left)
+        elif operator == "+":
+            a, b = _size(left), _size(right)
+            if a is not None and b is not None and a + b > MAX_VALUE_CHARS:
+                raise SecurityError("joined value too long")
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        _check_args(args, kwargs)
+        target = getattr(__obj, "__wrapped__", __obj)
+        if getattr(target, "__name__", "") in ("format", "format_map"):
+            _check_format(getattr(target, "__self__", None))
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def concat(self, parts: tuple[Any, ...]) -> str:
+        texts = [str(p) for p in parts]
+        if sum(len(t) for t in texts) > MAX_VALUE_CHARS:
+            raise SecurityError("joined text too long")
+        return "".join(texts)
+
+
 def make_environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+    env = SalesbotSandbox(
         undefined=StrictUndefined,
         autoescape=False,
         trim_blocks=True,
@@ -91,6 +179,10 @@ def make_environment() -> ImmutableSandboxedEnvironment:
         keep_trailing_newline=False,
     )
     env.filters.update(money=format_money, number=format_number, pct=format_pct, day=format_day, bar=_bar)
+    # attr/xmlattr only serve to reach attributes by computed names; no message needs them.
+    for name in ("attr", "xmlattr"):
+        env.filters.pop(name, None)
+    env.filters = {name: _bounded_filter(f, name) for name, f in env.filters.items()}
     # Names a template could use to waste time or reach the interpreter are simply absent.
     for name in ("range", "lipsum", "cycler", "joiner", "namespace", "dict"):
         env.globals.pop(name, None)
@@ -178,11 +270,12 @@ class Renderer:
     def render(self, name: str, locale: str, /, **variables: Any) -> str:
         source = self.source(name, locale)
         variables.setdefault("locale", locale)
-        try:
+        default = default_source(name, locale if locale in LOCALES else "zh-CN")
+        if default is None or default == source:
             return render_source(source, variables)
-        except TemplateError:
-            default = default_source(name, locale if locale in LOCALES else "zh-CN")
-            if default is None or default == source:
-                raise
+        try:
+            # An admin's version runs under the deadline, like when it was checked.
+            return render_source(source, variables, deadline=RENDER_SECONDS)
+        except (TemplateError, RecursionError, ArithmeticError, LookupError, TypeError, ValueError):
             # An admin version that no longer fits its data must not silence the bot.
             return render_source(default, variables)
