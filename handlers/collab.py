@@ -112,6 +112,8 @@ def _decide(ctx: Context, decision: CollabStatus) -> list[Outbound]:
         request_id = int(ctx.rest.strip())
     except ValueError:
         request_id = 0
+    if not 0 < request_id < 2**31:  # a forged button value must not reach the database as an overflow
+        request_id = 0
     request = session.get(CollabRequest, request_id)
     if request is None:
         raise UserFacingError("unknown_command", text=f"collab #{ctx.rest.strip()[:20]}")

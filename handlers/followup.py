@@ -52,6 +52,8 @@ def _owned(ctx: Context) -> FollowUp | None:
         followup_id = int(ctx.rest.strip())
     except ValueError:
         followup_id = 0
+    if not 0 < followup_id < 2**31:  # a forged button value must not reach the database as an overflow
+        followup_id = 0
     followup = ctx.session.get(FollowUp, followup_id)
     if followup is None:
         raise UserFacingError("followup_done", action="missing", id=ctx.rest.strip()[:20], customer="",

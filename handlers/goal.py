@@ -194,6 +194,8 @@ def apply_split(ctx: Context) -> list[Outbound]:
         proposal_id = int(ctx.rest)
     except ValueError:
         raise _fail("no_proposal", value=ctx.rest) from None
+    if not 0 < proposal_id < 2**31:  # a forged button value must not reach the database as an overflow
+        raise _fail("no_proposal", value=ctx.rest[:20])
     proposal = ctx.session.get(GoalProposal, proposal_id)
     if proposal is None:
         raise _fail("no_proposal", value=ctx.rest)

@@ -16,6 +16,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.nodes import Concat
+from jinja2.runtime import Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 LOCALES = ("zh-CN", "en")
@@ -157,7 +158,8 @@ class SalesbotSandbox(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
-        _check_args(args, kwargs)
+        if not isinstance(__obj, Macro):  # a template's own macro may take any value (a count of 125000)
+            _check_args(args, kwargs)
         target = getattr(__obj, "__wrapped__", __obj)
         if getattr(target, "__name__", "") in ("format", "format_map"):
             _check_format(getattr(target, "__self__", None))
