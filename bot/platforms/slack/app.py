@@ -11,6 +11,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltRequest, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
+from slack_sdk.signature import SignatureVerifier
 
 from bot.core.types import DispatchResult, Inbound
 from bot.platforms.slack.convert import (
@@ -132,11 +133,19 @@ class SlackAdapter:
         timestamp = lowered.get("x-slack-request-timestamp", "")
         if not timestamp.strip().lstrip("-").isdigit():
             return BoltResponse(status=401, body={"error": "invalid request"})
+        # Verify before parsing: a truncated or forged body must get 401, not a JSON error (500).
+        secret = self.app.settings.slack.signing_secret.get_secret_value()
+        if not SignatureVerifier(secret).is_valid(body=body, timestamp=timestamp,
+                                                  signature=lowered.get("x-slack-signature", "")):
+            return BoltResponse(status=401, body={"error": "invalid request"})
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             return BoltResponse(status=400, body="")
-        request = BoltRequest(body=text, query=query, headers=lowered)
+        try:
+            request = BoltRequest(body=text, query=query, headers=lowered)
+        except ValueError:  # signed but not parseable
+            return BoltResponse(status=400, body="")
         try:
             return self.bolt.dispatch(request)
         except Exception:  # never leak a trace to Slack; a non-200 makes Slack retry an event
