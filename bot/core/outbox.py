@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,16 +59,44 @@ def team_targets(session: Session, team_id: int, enabled: Sequence[str]) -> list
     return out
 
 
+def _people_targets(session: Session, person_ids: list[int], enabled: Sequence[str]) -> dict[
+        int, list[tuple[str, str, str]]]:
+    """Return person_targets(..., platform=None) for many people in a few queries (job fan-outs)."""
+    if len(person_ids) < 2:
+        return {}
+    ids = list(dict.fromkeys(person_ids))
+    out: dict[int, list[tuple[str, str, str]]] = {pid: [] for pid in ids}
+    others = [p for p in enabled if p != "console"]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        if "console" in enabled:
+            for pid, code in session.execute(select(Person.id, Person.code).where(Person.id.in_(chunk))):
+                if code:
+                    out[pid].append(("console", "user", code))
+        if others:
+            for pid, plat, ext, dm in session.execute(
+                    select(Identity.person_id, Identity.platform, Identity.external_id, Identity.dm_channel)
+                    .where(Identity.person_id.in_(chunk), Identity.platform.in_(others))):
+                out[pid].append((plat, "user", dm if plat == "slack" and dm else ext))
+    return out
+
+
 def rows_for(session: Session, messages: Iterable[Outbound], *, base_key: str, enabled: Sequence[str],
              now: datetime) -> list[dict[str, Any]]:
     """Expand messages to one outbox row per platform target, each with a unique key."""
     rows: list[dict[str, Any]] = []
+    messages = list(messages)
+    everywhere = _people_targets(session, [m.to.person_id for m in messages
+                                           if isinstance(m.to, ToPerson) and m.to.platform is None], enabled)
     for index, msg in enumerate(messages):
         key = msg.key or f"{base_key}:{index}"
         to = msg.to
         person_id: int | None = None
         if isinstance(to, ToPerson):
-            targets = person_targets(session, to.person_id, to.platform, enabled)
+            if to.platform is None and to.person_id in everywhere:
+                targets = everywhere[to.person_id]
+            else:
+                targets = person_targets(session, to.person_id, to.platform, enabled)
             person_id = to.person_id
         elif isinstance(to, ToTeam):
             targets = team_targets(session, to.team_id, enabled)
@@ -139,6 +168,8 @@ class Outbox:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.sent_callbacks: list[Any] = []
+        # SQLite has one writer: concurrent senders queue here instead of in its busy handler's sleeps.
+        self._record_lock = threading.Lock() if db.backend == "sqlite" else None
 
     # -- claiming -----------------------------------------------------------------------
     def _claim(self, *, keys: Sequence[str] | None, limit: int) -> list[Envelope]:
@@ -241,7 +272,11 @@ class Outbox:
         except Exception as exc:  # a port bug or a network error: retry later, never crash the caller
             log.warning("send failed key=%s platform=%s error=%s", env.key, env.platform, type(exc).__name__)
             result = SendResult(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
-        self._record(env, result)
+        if self._record_lock is not None:
+            with self._record_lock:
+                self._record(env, result)
+        else:
+            self._record(env, result)
         return result.ok
 
     def _record(self, env: Envelope, result: SendResult) -> None:
