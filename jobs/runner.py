@@ -23,7 +23,7 @@ from services.calendar import load_calendar
 
 log = logging.getLogger("salesbot.jobs")
 
-DELIVER_CHUNK = 500
+DELIVER_CHUNK = 2000  # outbox rows claimed and sent per round of a fan-out
 
 
 class UnknownJob(ValueError):

@@ -22,6 +22,8 @@ from models import Identity, OutboxMessage, OutboxStatus, Person, Team
 
 log = logging.getLogger("salesbot.outbox")
 
+RECORD_BATCH = 25  # results stored per transaction by a concurrent sender
+
 
 def person_targets(session: Session, person_id: int, platform: str | None, enabled: Sequence[str]) -> list[
         tuple[str, str, str]]:
@@ -260,57 +262,85 @@ class Outbox:
         workers = min(self.settings.outbox.concurrency, len(groups))
         if workers <= 1:
             return sum(self._send_one(env) for env in batch)
-        from concurrent.futures import ThreadPoolExecutor
+        from concurrent.futures import ThreadPoolExecutor, as_completed
 
+        ok = 0
+        pending: list[tuple[Envelope, SendResult]] = []
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="outbox-send") as pool:
-            return sum(pool.map(lambda envs: sum(self._send_one(env) for env in envs), groups.values()))
+            futures = [pool.submit(lambda envs: [(e, self._attempt(e)) for e in envs], envs)
+                       for envs in groups.values()]
+            # Senders only talk to the platform; this thread records their results a few rows per
+            # transaction (a crash in between can repeat at most those few sends, never lose one).
+            for future in as_completed(futures):
+                pending.extend(future.result())
+                if len(pending) >= RECORD_BATCH:
+                    ok += self._record_many(pending)
+                    pending = []
+        if pending:
+            ok += self._record_many(pending)
+        return ok
 
-    def _send_one(self, env: Envelope) -> bool:
+    def _attempt(self, env: Envelope) -> SendResult:
         port = self.ports[env.platform]
         try:
-            result = port.send(env)
+            return port.send(env)
         except Exception as exc:  # a port bug or a network error: retry later, never crash the caller
             log.warning("send failed key=%s platform=%s error=%s", env.key, env.platform, type(exc).__name__)
-            result = SendResult(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
-        if self._record_lock is not None:
-            with self._record_lock:
-                self._record(env, result)
-        else:
-            self._record(env, result)
+            return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
+
+    def _send_one(self, env: Envelope) -> bool:
+        result = self._attempt(env)
+        self._record_many([(env, result)])
         return result.ok
 
     def _record(self, env: Envelope, result: SendResult) -> None:
+        self._record_many([(env, result)])
+
+    def _record_many(self, results: Sequence[tuple[Envelope, SendResult]]) -> int:
+        """Store how each send went, in one transaction; return how many were sent."""
+        if self._record_lock is not None:
+            with self._record_lock:
+                return self._record_rows(results)
+        return self._record_rows(results)
+
+    def _record_rows(self, results: Sequence[tuple[Envelope, SendResult]]) -> int:
         now = self.clock.now()
         with self.db.unit_of_work() as s:
-            row = s.scalar(select(OutboxMessage).where(OutboxMessage.key == env.key))
-            if row is None:
-                return
-            if result.ok:
-                row.status = OutboxStatus.SENT
-                row.sent_at = now
-                row.lease_until = None
-                row.last_error = None
-                row.ref_channel = result.ref_channel or row.ref_channel
-                row.ref_id = result.ref_id or row.ref_id
-                if result.response_code:
-                    row.response_code = result.response_code
-                    row.response_code_at = now
-                log.info("sent key=%s platform=%s kind=%s attempts=%d", env.key, env.platform,
-                         env.target_kind, row.attempts)
-                self._notify(env.platform, "sent")
-                return
-            row.last_error = (result.error or "error")[:500]
+            rows = {r.key: r for r in s.scalars(
+                select(OutboxMessage).where(OutboxMessage.key.in_([env.key for env, _ in results])))}
+            for env, result in results:
+                row = rows.get(env.key)
+                if row is not None:
+                    self._apply(row, env, result, now)
+        return sum(1 for _, result in results if result.ok)
+
+    def _apply(self, row: OutboxMessage, env: Envelope, result: SendResult, now: datetime) -> None:
+        if result.ok:
+            row.status = OutboxStatus.SENT
+            row.sent_at = now
             row.lease_until = None
-            if result.permanent or row.attempts >= self.settings.outbox.max_attempts:
-                row.status = OutboxStatus.DEAD
-                log.error("gave up key=%s platform=%s error=%s", env.key, env.platform, row.last_error)
-                self._notify(env.platform, "dead")
-                return
-            row.status = OutboxStatus.PENDING
-            row.next_attempt_at = now + timedelta(seconds=self._backoff(row.attempts, result.retry_after))
-            log.info("retry key=%s platform=%s attempt=%d error=%s", env.key, env.platform, row.attempts,
-                     row.last_error)
-            self._notify(env.platform, "retry")
+            row.last_error = None
+            row.ref_channel = result.ref_channel or row.ref_channel
+            row.ref_id = result.ref_id or row.ref_id
+            if result.response_code:
+                row.response_code = result.response_code
+                row.response_code_at = now
+            log.info("sent key=%s platform=%s kind=%s attempts=%d", env.key, env.platform,
+                     env.target_kind, row.attempts)
+            self._notify(env.platform, "sent")
+            return
+        row.last_error = (result.error or "error")[:500]
+        row.lease_until = None
+        if result.permanent or row.attempts >= self.settings.outbox.max_attempts:
+            row.status = OutboxStatus.DEAD
+            log.error("gave up key=%s platform=%s error=%s", env.key, env.platform, row.last_error)
+            self._notify(env.platform, "dead")
+            return
+        row.status = OutboxStatus.PENDING
+        row.next_attempt_at = now + timedelta(seconds=self._backoff(row.attempts, result.retry_after))
+        log.info("retry key=%s platform=%s attempt=%d error=%s", env.key, env.platform, row.attempts,
+                 row.last_error)
+        self._notify(env.platform, "retry")
 
     def _notify(self, platform: str, outcome: str) -> None:
         """Tell each sent callback (metrics) how a send went: sent, retry or dead."""
