@@ -7,11 +7,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
-from models import Person, Role, Team
-from services.goals import metric_totals
+from models import DailyReport, Person, Role, Team
+from services.goals import COLUMN_KEYS, _num, metric_totals
 from services.reports import reported_person_ids
 
 __all__ = ["Standing", "team_ranking"]
@@ -33,14 +33,23 @@ class Standing:
 
 def team_ranking(*, session: Session, team: Team, metric: str, start: date, end: date) -> list[Standing]:
     """Rank the team's active people by a metric from start to end; ties share a rank (1, 1, 3)."""
-    people = list(session.scalars(
-        select(Person).where(Person.team_id == team.id, Person.active.is_(True), Person.role != Role.ADMIN)
-    ))
-    totals = metric_totals(session=session, person_ids=[p.id for p in people], metric=metric, start=start, end=end)
-    reported = reported_person_ids(session=session, team_id=team.id, day=end)
-    people.sort(key=lambda p: (-totals[p.id], p.code))
+    members = (Person.team_id == team.id, Person.active.is_(True), Person.role != Role.ADMIN)
+    if metric in COLUMN_KEYS:  # one query (the evening job runs this for every team: bench/leaderboard.py)
+        span = and_(DailyReport.person_id == Person.id, DailyReport.day >= start, DailyReport.day <= end,
+                    DailyReport.submitted_at.is_not(None))
+        rows = [(pid, code, name, _num(total), bool(on_end)) for pid, code, name, total, on_end in session.execute(
+            select(Person.id, Person.code, Person.name, func.sum(getattr(DailyReport, metric)),
+                   func.max(case((DailyReport.day == end, 1), else_=0)))
+            .outerjoin(DailyReport, span).where(*members).group_by(Person.id, Person.code, Person.name))]
+    else:
+        people = list(session.execute(select(Person.id, Person.code, Person.name).where(*members)))
+        totals = metric_totals(session=session, person_ids=[p.id for p in people], metric=metric, start=start,
+                               end=end)
+        reported = reported_person_ids(session=session, team_id=team.id, day=end)
+        rows = [(p.id, p.code, p.name, totals[p.id], p.id in reported) for p in people]
+    rows.sort(key=lambda r: (-r[3], r[1]))
     out: list[Standing] = []
-    for i, p in enumerate(people):
-        rank = out[-1].rank if out and out[-1].value == totals[p.id] else i + 1
-        out.append(Standing(rank, p.id, p.code, p.name, totals[p.id], p.id in reported))
+    for i, (pid, code, name, value, reported_on_end) in enumerate(rows):
+        rank = out[-1].rank if out and out[-1].value == value else i + 1
+        out.append(Standing(rank, pid, code, name, value, reported_on_end))
     return out
