@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import Date, Select, and_, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from models import DailyReport, Person, Role, Team
@@ -31,16 +32,26 @@ class Standing:
         return asdict(self)
 
 
+@functools.cache
+def _column_ranking(metric: str) -> Select[Any]:
+    """The one-query ranking for a report column, built once per metric (building it costs more than running it)."""
+    end = bindparam("end", type_=Date)
+    span = and_(DailyReport.person_id == Person.id, DailyReport.day >= bindparam("start", type_=Date),
+                DailyReport.day <= end, DailyReport.submitted_at.is_not(None))
+    return (select(Person.id, Person.code, Person.name, func.sum(getattr(DailyReport, metric)),
+                   func.max(case((DailyReport.day == end, 1), else_=0)))
+            .outerjoin(DailyReport, span)
+            .where(Person.team_id == bindparam("team_id"), Person.active.is_(True), Person.role != Role.ADMIN)
+            .group_by(Person.id, Person.code, Person.name))
+
+
 def team_ranking(*, session: Session, team: Team, metric: str, start: date, end: date) -> list[Standing]:
     """Rank the team's active people by a metric from start to end; ties share a rank (1, 1, 3)."""
     members = (Person.team_id == team.id, Person.active.is_(True), Person.role != Role.ADMIN)
     if metric in COLUMN_KEYS:  # one query (the evening job runs this for every team: bench/leaderboard.py)
-        span = and_(DailyReport.person_id == Person.id, DailyReport.day >= start, DailyReport.day <= end,
-                    DailyReport.submitted_at.is_not(None))
-        rows = [(pid, code, name, _num(total), bool(on_end)) for pid, code, name, total, on_end in session.execute(
-            select(Person.id, Person.code, Person.name, func.sum(getattr(DailyReport, metric)),
-                   func.max(case((DailyReport.day == end, 1), else_=0)))
-            .outerjoin(DailyReport, span).where(*members).group_by(Person.id, Person.code, Person.name))]
+        params = {"team_id": team.id, "start": start, "end": end}
+        rows = [(pid, code, name, _num(total), bool(on_end))
+                for pid, code, name, total, on_end in session.execute(_column_ranking(metric), params)]
     else:
         people = list(session.execute(select(Person.id, Person.code, Person.name).where(*members)))
         totals = metric_totals(session=session, person_ids=[p.id for p in people], metric=metric, start=start,
