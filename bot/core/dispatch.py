@@ -18,7 +18,16 @@ from bot.core.errors import UserFacingError
 from bot.core.outbox import Outbox, enqueue
 from bot.core.router import Router
 from bot.core.settings import Settings
-from bot.core.types import DispatchResult, HandlerResult, Inbound, InboundKind, Outbound, ToPerson, ToTarget
+from bot.core.types import (
+    Action,
+    DispatchResult,
+    HandlerResult,
+    Inbound,
+    InboundKind,
+    Outbound,
+    ToPerson,
+    ToTarget,
+)
 from models import Identity, InboundEvent, Person
 
 log = logging.getLogger("salesbot.dispatch")
@@ -37,6 +46,16 @@ def resolve_person(session: Session, platform: str, user_id: str) -> Person | No
     )
 
 
+def _strip_nul(inbound: Inbound) -> None:
+    """Drop NUL characters, which PostgreSQL cannot store in text (found by tests/reliability/test_fuzz.py)."""
+    if "\x00" in inbound.text:
+        inbound.text = inbound.text.replace("\x00", "")
+    if inbound.action is not None and "\x00" in inbound.action.value:
+        inbound.action = Action(inbound.action.action_id, inbound.action.value.replace("\x00", ""))
+    if any("\x00" in v for v in inbound.form_values.values()):
+        inbound.form_values = {k: v.replace("\x00", "") for k, v in inbound.form_values.items()}
+
+
 @dataclass
 class Dispatcher:
     db: Database
@@ -49,6 +68,7 @@ class Dispatcher:
     def dispatch(self, inbound: Inbound, *, deliver: bool = True) -> DispatchResult:
         """Handle one inbound event exactly once; replies go through the outbox."""
         started = time.perf_counter()
+        _strip_nul(inbound)
         base_key = f"in:{inbound.platform}:{inbound.event_key}"
         try:
             result = self._dispatch_once(inbound, base_key)
