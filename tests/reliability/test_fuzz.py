@@ -218,3 +218,10 @@ def test_a_huge_count_in_a_report_is_answered(chat: Chat, db: Database) -> None:
 @pytest.mark.soak
 def test_every_command_and_button_answers_in_words_soak(chat: Chat, db: Database) -> None:
     _fuzz_dispatch(chat, db, SOAK["dispatch"])
+
+
+def test_a_nul_character_is_answered(chat: Chat, db: Database) -> None:
+    """Found by the fuzzer on PostgreSQL, which cannot store NUL in text."""
+    dispatch_one(chat, db, ("zhang", "message", "日报\n拜访:\x00\n签约: 1万"))
+    dispatch_one(chat, db, ("zhang", "command", "/visit 远航\x00集团"))
+    dispatch_one(chat, db, ("zhang", "action", ("nudge_done", "1\x00")))
