@@ -36,7 +36,7 @@ from models import (
     Visit,
 )
 from services.fields import DEFAULT_FIELDS, FieldDef, FieldType, Stage, parse_stage
-from services.periods import canonical_period
+from services.goals import parse_period
 
 __all__ = [
     "COLUMNS",
@@ -763,7 +763,7 @@ def _import_goals(session: Session, check: _Checker, rows: list[Row], now: datet
         period = ""
         if period_text:
             try:
-                period = canonical_period(period_text)
+                period = str(parse_period(period_text))
             except ValueError:
                 check.bad(row, "period", f"{period_text!r} is not a period (expected 2026, 2026-Q4, "
                                          "2026-12 or 2026-W49)")
