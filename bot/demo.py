@@ -30,7 +30,8 @@ from models import (
     Visit,
 )
 from services.calendar import WorkCalendar, load_calendar
-from services.transfer import Row, import_rows, normalize_customer_name
+from services.customers import normalize_name
+from services.transfer import Row, import_rows
 
 SEED = 20261123
 HISTORY_WORKDAYS = 60
@@ -182,7 +183,7 @@ def build_organisation(session: Session, *, now: datetime, today: date) -> None:
 
 def _row_key(kind: str, row: Row) -> Any:
     if kind == "customers":
-        return normalize_customer_name(row.get("name"))
+        return normalize_name(row.get("name"))
     if kind == "goals":
         return tuple(row.get(c) for c in ("scope", "code", "period", "metric"))
     return row.get("code").casefold()
@@ -192,7 +193,7 @@ def _taken(session: Session, kind: str) -> set[Any]:
     """Return the keys already stored: the demo adds what is missing and never changes anyone's rows."""
     if kind == "customers":
         names = session.execute(select(Customer.name, Customer.name_key)).all()
-        return {normalize_customer_name(n) for n, _ in names} | {k for _, k in names}
+        return {normalize_name(n) for n, _ in names} | {k for _, k in names}
     if kind == "goals":
         return {tuple(r) for r in session.execute(select(Goal.scope, Goal.code, Goal.period, Goal.metric))}
     model = {"regions": Region, "teams": Team, "users": Person}[kind]

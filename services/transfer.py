@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from models import (
     CollabRequest,
-    CollabStatus,
     Customer,
     DailyReport,
     FollowUp,
@@ -35,6 +34,7 @@ from models import (
     Team,
     Visit,
 )
+from services.customers import grant_status, normalize_name
 from services.fields import DEFAULT_FIELDS, FieldDef, FieldType, Stage, parse_stage
 from services.goals import parse_period
 
@@ -49,7 +49,6 @@ __all__ = [
     "Row",
     "export_rows",
     "import_rows",
-    "normalize_customer_name",
     "read_table",
     "to_csv",
     "to_json",
@@ -327,32 +326,6 @@ def _plain(value: Decimal) -> str:
 
 def _split_list(value: str) -> list[str]:
     return [p.strip() for p in value.replace("；", ";").split(";") if p.strip()]
-
-
-def normalize_customer_name(name: str) -> str:
-    """Return the matching key of a customer name (the customers service's rule when present)."""
-    try:
-        from services.customers import normalize_name
-    except ImportError:
-        return _fallback_normalize(name)
-    return normalize_name(name)
-
-
-_SUFFIXES = ("股份有限公司", "有限责任公司", "有限公司", "集团公司", "集团", "公司", "corporation", "company",
-             "limited", "group", "corp", "ltd", "inc", "co", "llc", "plc", "gmbh")
-
-
-def _fallback_normalize(name: str) -> str:
-    key = "".join(ch for ch in unicodedata.normalize("NFKC", name).casefold()
-                  if ch.isalnum())
-    changed = True
-    while changed:
-        changed = False
-        for suffix in _SUFFIXES:
-            if key.endswith(suffix) and len(key) > len(suffix):
-                key = key[: -len(suffix)]
-                changed = True
-    return key[:200] or name[:200]
 
 
 # ---------------------------------------------------------------------------
@@ -638,7 +611,7 @@ def _import_customers(session: Session, check: _Checker, rows: list[Row], now: d
     file_keys: dict[str, Row] = {}
     for row in rows:
         name = check.text(row, "name", required=True)
-        key = normalize_customer_name(name) if name else ""
+        key = normalize_name(name) if name else ""
         values: dict[str, Any] = {"name": name, "name_key": key}
         region = check.code(row, "region", required=True)
         if region and region not in regions:
@@ -677,10 +650,10 @@ def _import_customers(session: Session, check: _Checker, rows: list[Row], now: d
     file_by_key = {v["name_key"]: row for row, v, _ in parsed}
 
     def resolve(parent: str) -> Any:
-        row = file_by_name.get(parent) or file_by_key.get(normalize_customer_name(parent))
+        row = file_by_name.get(parent) or file_by_key.get(normalize_name(parent))
         if row is not None:
             return ident[row.line]
-        match = by_name.get(parent) or by_key.get(normalize_customer_name(parent))
+        match = by_name.get(parent) or by_key.get(normalize_name(parent))
         return ("db", match.id) if match else None
 
     parents: dict[Any, Any] = {("db", c.id): ("db", c.parent_id) if c.parent_id else None for c in stored}
@@ -966,13 +939,6 @@ def _export_visits(session: Session, region_codes: dict[int, str], person_codes:
     return columns, rows
 
 
-def collab_status(request: CollabRequest, now: datetime) -> str:
-    """Return a request's status as exported: approved requests past their expiry are `expired`."""
-    if request.status == CollabStatus.APPROVED and request.expires_at is not None and request.expires_at < now:
-        return CollabStatus.EXPIRED.value
-    return str(request.status)
-
-
 def _export_collabs(session: Session, region_codes: dict[int, str], person_codes: dict[int, str],
                     since: date | None, until: date | None, now: datetime,
                     zone: str) -> tuple[list[str], list[dict[str, Any]]]:
@@ -987,7 +953,7 @@ def _export_collabs(session: Session, region_codes: dict[int, str], person_codes
             continue
         rows.append({"id": c.id, "customer": name, "requester": person_codes.get(c.requester_id, ""),
                      "owner_region": region_codes.get(c.owner_region_id, ""), "reason": c.reason or "",
-                     "status": collab_status(c, now),
+                     "status": grant_status(c, now),
                      "decided_by": person_codes.get(c.decided_by_id, "") if c.decided_by_id else "",
                      "decided_at": c.decided_at, "expires_at": c.expires_at, "created_at": c.created_at})
     return columns, rows
