@@ -12,6 +12,7 @@ import holidays as holidays_lib
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.core import refcache
 from models import Holiday
 
 log = logging.getLogger("salesbot.calendar")
@@ -94,9 +95,13 @@ class WorkCalendar:
 
 
 def load_calendar(session: Session, mode: str) -> WorkCalendar:
-    """Build the calendar with the organisation's overrides from the database."""
-    overrides = {d: k for d, k in session.execute(select(Holiday.day, Holiday.kind))}
-    return WorkCalendar("CN" if mode == "CN" else "none", overrides)
+    """Build the calendar with the organisation's overrides from the database (cached: see refcache)."""
+
+    def load() -> WorkCalendar:
+        overrides = {d: k for d, k in session.execute(select(Holiday.day, Holiday.kind))}
+        return WorkCalendar("CN" if mode == "CN" else "none", overrides)
+
+    return refcache.get(session, ("calendar", mode), load)
 
 
 def local_date(moment: datetime, zone: str | ZoneInfo) -> date:

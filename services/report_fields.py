@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.core import refcache
 from models import DailyReport, ReportField
 from services.fields import DEFAULT_FIELDS, FieldDef, FieldType
 
@@ -38,6 +39,10 @@ def _merge(row: ReportField) -> FieldDef:
 
 def load_fields(*, session: Session) -> tuple[FieldDef, ...]:
     """Return the report fields: defaults (relabelled by admins) first, then admin fields by position."""
+    return refcache.get(session, "report_fields", lambda: _load_fields(session))
+
+
+def _load_fields(session: Session) -> tuple[FieldDef, ...]:
     rows = list(session.scalars(select(ReportField).order_by(ReportField.position, ReportField.id)))
     if not rows:
         return DEFAULT_FIELDS

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.core import refcache
 from bot.core.clock import Clock
 from bot.core.rendering import Renderer
 from bot.core.settings import Settings
@@ -23,12 +24,12 @@ def template_overrides(session: Session) -> Renderer:
 
     def lookup(name: str, locale: str) -> str | None:
         if (name, locale) not in cache:
-            cache[(name, locale)] = session.scalar(
+            cache[(name, locale)] = refcache.get(session, ("template", name, locale), lambda: session.scalar(
                 select(TemplateVersion.body)
                 .where(TemplateVersion.name == name, TemplateVersion.locale == locale)
                 .order_by(TemplateVersion.version.desc())
                 .limit(1)
-            )
+            ))
         return cache[(name, locale)]
 
     return Renderer(lookup)

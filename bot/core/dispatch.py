@@ -9,13 +9,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from bot.core.clock import Clock, SystemClock
 from bot.core.context import Context, template_overrides
 from bot.core.db import Database
 from bot.core.errors import UserFacingError
-from bot.core.outbox import Outbox, enqueue
+from bot.core.outbox import KNOWN_TARGETS, Outbox, enqueue
 from bot.core.router import Router
 from bot.core.settings import Settings
 from bot.core.types import (
@@ -36,14 +36,30 @@ MAX_INBOUND_CHARS = 8000
 
 
 def resolve_person(session: Session, platform: str, user_id: str) -> Person | None:
-    """Find the one person behind a platform account (console: the person's code)."""
-    opts = (selectinload(Person.team), selectinload(Person.managed))
+    """Find the one person behind a platform account (console: the person's code).
+
+    The account's own reply target is remembered in the session, so replies to the sender need
+    no second look-up (see outbox.person_targets).
+    """
     if platform == "console":
-        return session.scalar(select(Person).where(Person.code == user_id).options(*opts))
-    return session.scalar(
-        select(Person).join(Identity).where(Identity.platform == platform, Identity.external_id == user_id)
-        .options(*opts)
-    )
+        person = session.scalar(select(Person).where(Person.code == user_id).options(joinedload(Person.team)))
+        if person is not None:
+            _remember_target(session, person.id, "console", user_id)
+        return person
+    row = session.execute(
+        select(Person, Identity.dm_channel).join(Identity)
+        .where(Identity.platform == platform, Identity.external_id == user_id)
+        .options(joinedload(Person.team))
+    ).first()
+    if row is None:
+        return None
+    person, dm_channel = row
+    _remember_target(session, person.id, platform, dm_channel if platform == "slack" and dm_channel else user_id)
+    return person
+
+
+def _remember_target(session: Session, person_id: int, platform: str, target: str) -> None:
+    session.info.setdefault(KNOWN_TARGETS, {})[(person_id, platform)] = [(platform, "user", target)]
 
 
 def _strip_nul(inbound: Inbound) -> None:

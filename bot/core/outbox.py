@@ -22,12 +22,17 @@ from models import Identity, OutboxMessage, OutboxStatus, Person, Team
 
 log = logging.getLogger("salesbot.outbox")
 
+# session.info key: {(person_id, platform): targets} already known in this unit of work.
+KNOWN_TARGETS = "salesbot_known_targets"
 RECORD_BATCH = 25  # results stored per transaction by a concurrent sender
 
 
 def person_targets(session: Session, person_id: int, platform: str | None, enabled: Sequence[str]) -> list[
         tuple[str, str, str]]:
     """Return (platform, kind, target) for a person: one platform, or every enabled one."""
+    known = session.info.get(KNOWN_TARGETS, {}).get((person_id, platform)) if platform else None
+    if known is not None:  # the sender of the inbound event being handled: resolved with the person
+        return list(known)
     wanted = [platform] if platform else list(enabled)
     out: list[tuple[str, str, str]] = []
     if "console" in wanted:
