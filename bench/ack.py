@@ -1,9 +1,24 @@
-"""Slack ack latency: our server (dispatch before ack) against a bare Bolt app that only acks.
+"""Ack latency: our server (dispatch before ack) against a bare app that only does what it must to ack.
 
-    python bench/ack.py [--db URL] [--count 2000] [--seconds 30]
+    python bench/ack.py [--platform slack|wecom|both] [--db URL] [--count 2000] [--seconds 30]
 
-Both run on real uvicorn servers on 127.0.0.1; replies go to a fake Slack Web API on loopback.
-Prints p50/p99 ack latency at 50 and 200 concurrent requests, and our/bare ratio (goal <= 1.2).
+Slack: signed report DMs to /slack/events; the floor is a bare Bolt app whose only listener acks.
+WeCom: encrypted text callbacks carrying the same report to /wecom/callback; the floor is a bare
+Starlette app that verifies msg_signature and decrypts the body with wechatpy's crypto (the work any
+WeCom bot must do before it can answer) and answers 200 with an empty body.
+
+Every server runs on its own uvicorn on 127.0.0.1 in its own process; our server has the measured
+platforms configured and its outbox worker on, and sends its replies to fake Slack / WeCom APIs that
+run in another process (so neither the fakes nor our replies share the load generator's GIL).
+Between runs the bench waits for our outbox to drain, so one server's leftover sending never
+overlaps the other's measurement. Prints, for each concurrency and platform, the bare line, our
+line and our/bare ratio at p50 and p99 (goal <= 1.2). Each side's figures pool two runs of
+count/2 requests (and seconds/2 at most) taken in the order bare, ours, ours, bare.
+
+The bench's five WeCom members each send hundreds of reports a minute; WeCom's limit of 30 messages
+per member per minute would only park our replies in the outbox for minutes, so it is lifted here
+(`wecom.per_member_per_minute`) — the acks are what is measured, and real members send one report
+a day.
 """
 
 from __future__ import annotations
@@ -11,11 +26,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import multiprocessing
 import socket
 import sys
 import tempfile
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +40,22 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.loadgen import run  # noqa: E402
+from bench.loadgen import Figures, WecomApp, run, run_wecom  # noqa: E402
 from bot.core.settings import load_settings  # noqa: E402
 from bot.http import create_asgi_app  # noqa: E402
 from bot.wiring import App  # noqa: E402
-from tests.support.fake_slack import running_fake_slack  # noqa: E402
 from tests.support.org import build_org  # noqa: E402
 
 SECRET = "bench-signing-secret"
-USERS = ("U_ZHANG", "U_LI", "U_BOB", "U_MEAST", "U_MNORTH")
+USERS = ("U_ZHANG", "U_LI", "U_BOB", "U_MEAST", "U_MNORTH")  # Slack ids in tests/support/org.py
+WECOM_USERS = ("zhangwei", "lina", "wangfang", "chenjl", "liujl")  # WeCom ids in tests/support/org.py
+WECOM_TOKEN = "bench-callback-token"
+WECOM_AES_KEY = "c2FsZXNib3QtYmVuY2gtd2Vjb20tYWVzLWtleS0zMmI"  # 43 characters, as WeCom issues them
+WECOM_AGENT_ID = "1000002"
+SLACK_PATH = "/slack/events"
+WECOM_PATH = "/wecom/callback"
+SPAWN = multiprocessing.get_context("spawn")
+DEADLINE_S = {"slack": 3.0, "wecom": 5.0}  # after this long without an answer the platform retries
 
 
 def free_port() -> int:
@@ -40,23 +64,74 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _serve(which: str, port: int, db_url: str, api_url: str) -> None:
-    """Child process: run one server (ours or the bare Bolt app) until killed."""
+# -- the fake platform APIs, in their own process ------------------------------------------------
+
+def _run_fake(kind: str, conn: Connection) -> None:
+    """Child process: serve a fake Slack or WeCom API; send its address, then its counts when told to stop."""
+    if kind == "slack":
+        from tests.support.fake_slack import running_fake_slack
+
+        with running_fake_slack() as slack:
+            conn.send({"url": slack.url})
+            conn.recv()
+            conn.send({"sent": len(slack.ok_calls("chat.postMessage"))})
+    else:
+        from tests.support.fake_wecom import FakeWecom
+
+        wecom = FakeWecom()
+        with wecom.running():
+            conn.send({"url": wecom.url, "corp_id": wecom.corp_id, "secret": wecom.secret})
+            conn.recv()
+            conn.send({"sent": len(wecom.calls_to("message/send"))})
+
+
+class Fake:
+    def __init__(self, kind: str) -> None:
+        self.conn, child = SPAWN.Pipe()
+        self.proc = SPAWN.Process(target=_run_fake, args=(kind, child), daemon=True)
+        self.proc.start()
+        if not self.conn.poll(30):
+            raise SystemExit(f"the fake {kind} API did not start")
+        self.info: dict[str, Any] = self.conn.recv()
+
+    def stop(self) -> int:
+        """Stop the fake and return how many messages it was sent."""
+        self.conn.send("stop")
+        sent = int(self.conn.recv()["sent"]) if self.conn.poll(10) else -1
+        self.proc.join(10)
+        return sent
+
+
+# -- the servers -----------------------------------------------------------------------------------
+
+def our_settings(cfg: dict[str, Any]) -> Any:
+    sections: dict[str, Any] = {"database": {"url": cfg["db"]}}
+    if cfg.get("slack_api"):
+        sections["slack"] = {"bot_token": "xoxb-bench", "signing_secret": SECRET, "api_url": cfg["slack_api"]}
+    if cfg.get("wecom"):
+        w = cfg["wecom"]
+        sections["wecom"] = {"corp_id": w["corp_id"], "agent_id": WECOM_AGENT_ID, "secret": w["secret"],
+                             "token": WECOM_TOKEN, "encoding_aes_key": WECOM_AES_KEY,
+                             "api_base_url": w["url"], "per_member_per_minute": 1_000_000}
+    return load_settings(None, **sections)
+
+
+def _serve(which: str, port: int, cfg: dict[str, Any]) -> None:
+    """Child process: run one server (ours, the bare Bolt app or the bare WeCom app) until killed."""
     logging.basicConfig(level=logging.CRITICAL)
     if which == "ours":
-        settings = load_settings(None, database={"url": db_url}, slack={
-            "bot_token": "xoxb-bench", "signing_secret": SECRET, "api_url": api_url})
-        asgi = create_asgi_app(App(settings), run_worker=True)
-    else:
+        asgi = create_asgi_app(App(our_settings(cfg)), run_worker=True)
+    elif which == "bare-slack":
         asgi = bare_bolt_app()
+    else:
+        asgi = bare_wecom_app(cfg["wecom"]["corp_id"])
     uvicorn.run(asgi, host="127.0.0.1", port=port, log_config=None, access_log=False)
 
 
-def start(which: str, db_url: str, api_url: str) -> tuple[multiprocessing.Process, str]:
+def start(which: str, cfg: dict[str, Any]) -> tuple[multiprocessing.process.BaseProcess, str]:
     """Start a server in its own process (so the load generator does not share its GIL)."""
     port = free_port()
-    proc = multiprocessing.get_context("spawn").Process(target=_serve, args=(which, port, db_url, api_url),
-                                                        daemon=True)
+    proc = SPAWN.Process(target=_serve, args=(which, port, cfg), daemon=True)
     proc.start()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -64,7 +139,9 @@ def start(which: str, db_url: str, api_url: str) -> tuple[multiprocessing.Proces
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 break
         time.sleep(0.05)
-    return proc, f"http://127.0.0.1:{port}/slack/events"
+    else:
+        raise SystemExit(f"the {which} server did not start")
+    return proc, f"http://127.0.0.1:{port}"
 
 
 def bare_bolt_app() -> Any:
@@ -85,49 +162,123 @@ def bare_bolt_app() -> Any:
     async def endpoint(request: Request) -> Any:
         return await handler.handle(request)
 
-    return Starlette(routes=[Route("/slack/events", endpoint, methods=["POST"])])
+    return Starlette(routes=[Route(SLACK_PATH, endpoint, methods=["POST"])])
+
+
+def bare_wecom_app(corp_id: str) -> Any:
+    """A Starlette app that verifies and decrypts each callback with wechatpy, then answers 200 empty."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+    from wechatpy.enterprise.crypto import WeChatCrypto
+
+    crypto = WeChatCrypto(WECOM_TOKEN, WECOM_AES_KEY, corp_id)
+
+    async def endpoint(request: Request) -> Response:
+        body = await request.body()
+        q = request.query_params
+        try:
+            crypto.decrypt_message(body, q.get("msg_signature"), q.get("timestamp"), q.get("nonce"))
+        except Exception:  # bad signature, corp id or body
+            return Response(status_code=403)
+        return Response(status_code=200)
+
+    return Starlette(routes=[Route(WECOM_PATH, endpoint, methods=["POST"])])
+
+
+# -- the runs --------------------------------------------------------------------------------------
+
+def settle(app: App, limit: float = 60.0) -> int:
+    """Wait (at most `limit` seconds) for our outbox to drain; return what is left."""
+    deadline = time.monotonic() + limit
+    left = app.outbox.backlog()
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = app.outbox.backlog()
+    return left
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b and not (math.isnan(a) or math.isnan(b)) else float("nan")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--platform", choices=("slack", "wecom", "both"), default="both")
     parser.add_argument("--db", help="database URL (default: a new SQLite file)")
-    parser.add_argument("--count", type=int, default=2000, help="requests per run")
-    parser.add_argument("--seconds", type=float, default=30, help="time limit per run")
+    parser.add_argument("--count", type=int, default=2000, help="requests per server, platform and concurrency")
+    parser.add_argument("--seconds", type=float, default=30, help="time limit for those requests")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[50, 200])
     args = parser.parse_args()
     logging.basicConfig(level=logging.CRITICAL)
+    platforms = ("slack", "wecom") if args.platform == "both" else (args.platform,)
     url = args.db or f"sqlite:///{tempfile.mkdtemp(prefix='salesbot-bench-')}/bench.db"
-    with running_fake_slack() as fake:
-        settings = load_settings(None, database={"url": url}, slack={
-            "bot_token": "xoxb-bench", "signing_secret": SECRET, "api_url": fake.url})
-        app = App(settings)
-        if not app.db.has_tables() or app.outbox.backlog() == 0:
-            try:
-                build_org(app.db)
-            except Exception:  # already there from an earlier run
-                pass
-        ours, ours_url = start("ours", url, fake.url)
-        bare, bare_url = start("bare", url, fake.url)
-        print(f"database: {app.db.backend}; requests per run: {args.count}; limit {args.seconds:g} s")
-        for concurrency in args.concurrency:
-            # warm both up, then measure
-            asyncio.run(run(bare_url, SECRET, USERS, concurrency=10, count=50, max_seconds=5))
-            asyncio.run(run(ours_url, SECRET, USERS, concurrency=10, count=50, max_seconds=5))
-            b = asyncio.run(run(bare_url, SECRET, USERS, concurrency=concurrency, count=args.count,
-                                max_seconds=args.seconds))
-            o = asyncio.run(run(ours_url, SECRET, USERS, concurrency=concurrency, count=args.count,
-                                max_seconds=args.seconds))
-            print(f"-- concurrency {concurrency}")
-            print(b.line("bare bolt"))
+
+    app = App(load_settings(None, database={"url": url}))  # the parent only builds the org and watches the outbox
+    try:
+        build_org(app.db)
+    except Exception:  # already there from an earlier run
+        pass
+    fakes = {kind: Fake(kind) for kind in platforms}
+    cfg: dict[str, Any] = {"db": url}
+    if "slack" in fakes:
+        cfg["slack_api"] = fakes["slack"].info["url"]
+    if "wecom" in fakes:
+        cfg["wecom"] = fakes["wecom"].info
+    ours, ours_base = start("ours", cfg)
+    bare = {kind: start(f"bare-{kind}", cfg) for kind in platforms}
+    wecom_app = WecomApp(token=WECOM_TOKEN, encoding_aes_key=WECOM_AES_KEY,
+                         corp_id=cfg["wecom"]["corp_id"] if "wecom" in cfg else "", agent_id=WECOM_AGENT_ID)
+
+    def load(kind: str, base: str, concurrency: int, count: int, seconds: float) -> Figures:
+        if kind == "slack":
+            return asyncio.run(run(base + SLACK_PATH, SECRET, USERS, concurrency=concurrency, count=count,
+                                   max_seconds=seconds))
+        return asyncio.run(run_wecom(base + WECOM_PATH, wecom_app, WECOM_USERS, concurrency=concurrency,
+                                     count=count, max_seconds=seconds))
+
+    print(f"database: {app.db.backend}; platforms: {', '.join(platforms)}; "
+          f"requests per server and run: {args.count} (two halves, ABBA); limit {args.seconds:g} s")
+    summary = []
+    for concurrency in args.concurrency:
+        for kind in platforms:
+            bare_base = bare[kind][1]
+            # warm both up, let our replies go out, then measure each alone
+            load(kind, bare_base, 10, 50, 5)
+            load(kind, ours_base, 10, 50, 5)
+
+            # two halves each, in ABBA order, so a neighbour's load drifting during the runs
+            # weighs on both sides alike; our outbox drains before each run
+            halves: dict[str, list[Figures]] = {"bare": [], "ours": []}
+            for side in ("bare", "ours", "ours", "bare"):
+                settle(app)
+                halves[side].append(load(kind, bare_base if side == "bare" else ours_base, concurrency,
+                                         math.ceil(args.count / 2), args.seconds / 2))
+            left = settle(app)
+            b, o = Figures.merge(halves["bare"]), Figures.merge(halves["ours"])
+            floor = "bare bolt" if kind == "slack" else "bare wecom"
+            what = "Slack report DM" if kind == "slack" else "WeCom text callback"
+            r50, r99 = ratio(o.p50_ms, b.p50_ms), ratio(o.p99_ms, b.p99_ms)
+            print(f"-- {what}, {concurrency} in flight")
+            print(b.line(floor))
             print(o.line("salesbot"))
-            print(f"   ratio p50 {o.p50_ms / b.p50_ms:.2f}  p99 {o.p99_ms / b.p99_ms:.2f}  (goal <= 1.2)")
-        time.sleep(2)  # let the deliveries after the acks finish
-        print(f"replies posted to the fake Slack: {len(fake.ok_calls('chat.postMessage'))}; "
-              f"outbox backlog left: {app.outbox.backlog()}")
-        for proc in (ours, bare):
-            proc.terminate()
-            proc.join(10)
-        app.close()
+            print(f"   ratio p50 {r50:.2f}  p99 {r99:.2f}  (goal <= 1.2)"
+                  + (f"; outbox still {left} after 60 s" if left else ""))
+            deadline_s = DEADLINE_S[kind]
+            print(f"   not acked within {deadline_s:g} s (the platform retries): bare {b.over(deadline_s * 1000)}, "
+                  f"salesbot {o.over(deadline_s * 1000)}")
+            summary.append((kind, concurrency, r50, r99))
+    print("-- summary (salesbot / bare; goal <= 1.2)")
+    for kind, concurrency, r50, r99 in summary:
+        print(f"   {kind:<6} {concurrency:>4} in flight: p50 {r50:.2f}x  p99 {r99:.2f}x")
+    print(f"outbox backlog left: {app.outbox.backlog()}")
+    for proc in [ours] + [p for p, _ in bare.values()]:
+        proc.terminate()
+        proc.join(10)
+    for kind, fake in fakes.items():
+        print(f"replies sent to the fake {'Slack' if kind == 'slack' else 'WeCom'} API: {fake.stop()}")
+    app.close()
 
 
 if __name__ == "__main__":

@@ -1,21 +1,31 @@
-"""Load generator: signed Slack report DMs at a fixed concurrency, ack latency percentiles (loopback only)."""
+"""Load generator: signed Slack report DMs or encrypted WeCom text callbacks at a fixed concurrency,
+ack latency percentiles. Loopback targets only; every run is bounded in count and in time."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
+import os
+import secrets
 import statistics
+import struct
 import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
-from urllib.parse import urlparse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlencode, urlparse
 
 import httpx
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 REPORT = "日报\n拜访: 3\n新线索: 2\n签约: 12.5万\n回款: 3万\n明日计划: 回访远航集团\n问题: 无"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+# url, body, headers of one request
+Request = tuple[str, bytes, dict[str, str]]
 
 
 @dataclass
@@ -26,11 +36,34 @@ class Figures:
     p50_ms: float
     p99_ms: float
     seconds: float
+    latencies: list[float] = field(default_factory=list, repr=False)  # ms of each acknowledged request
+    error_kinds: dict[str, int] = field(default_factory=dict)  # "HTTP 500", "ReadTimeout"...: count
+
+    @classmethod
+    def merge(cls, parts: Sequence[Figures]) -> Figures:
+        """Pool several runs (e.g. halves taken in ABBA order) into one set of figures."""
+        latencies = [ms for p in parts for ms in p.latencies]
+        kinds: dict[str, int] = {}
+        for p in parts:
+            for kind, n in p.error_kinds.items():
+                kinds[kind] = kinds.get(kind, 0) + n
+        return cls(sent=sum(p.sent for p in parts), ok=sum(p.ok for p in parts),
+                   errors=sum(p.errors for p in parts), p50_ms=percentile(latencies, 50),
+                   p99_ms=percentile(latencies, 99), seconds=sum(p.seconds for p in parts), latencies=latencies,
+                   error_kinds=kinds)
+
+    def over(self, ms: float) -> int:
+        """How many requests were not acknowledged within `ms` (slower acks and errors)."""
+        return sum(1 for x in self.latencies if x > ms) + self.errors
 
     def line(self, name: str) -> str:
         return (f"{name:<12} sent={self.sent:<5} ok={self.ok:<5} errors={self.errors:<4} "
-                f"p50={self.p50_ms:7.2f} ms  p99={self.p99_ms:7.2f} ms  ({self.sent / self.seconds:.0f} req/s)")
+                f"p50={self.p50_ms:7.2f} ms  p99={self.p99_ms:7.2f} ms  ({self.sent / self.seconds:.0f} req/s)"
+                + ("  errors: " + ", ".join(f"{k} x{n}" for k, n in sorted(self.error_kinds.items()))
+                   if self.error_kinds else ""))
 
+
+# -- Slack ----------------------------------------------------------------------------------------
 
 def report_body(user: str) -> bytes:
     """A message.im event carrying a daily report, with a fresh event_id."""
@@ -48,6 +81,64 @@ def sign(secret: str, body: bytes) -> dict[str, str]:
     return {"Content-Type": "application/json", "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig}
 
 
+# -- WeCom ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WecomApp:
+    """What WeCom knows of the callback URL's app: the callback token, EncodingAESKey and corp id."""
+
+    token: str
+    encoding_aes_key: str  # 43 characters, as the admin console issues it
+    corp_id: str
+    agent_id: str = "1000002"
+
+
+def wecom_encrypt(plain: str, *, encoding_aes_key: str, corp_id: str, random16: bytes | None = None) -> str:
+    """Encrypt like WeCom: AES-256-CBC, key = base64(EncodingAESKey + "="), iv = key[:16], over
+    16 random bytes + 4-byte big-endian length + message + corp id, PKCS#7-padded to 32 bytes."""
+    key = base64.b64decode(encoding_aes_key + "=")
+    if len(key) != 32:
+        raise ValueError("EncodingAESKey must decode to 32 bytes")
+    msg = plain.encode()
+    data = (random16 or os.urandom(16)) + struct.pack(">I", len(msg)) + msg + corp_id.encode()
+    pad = 32 - len(data) % 32
+    data += bytes([pad]) * pad
+    enc = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+    return base64.b64encode(enc.update(data) + enc.finalize()).decode()
+
+
+def wecom_signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str:
+    """WeCom's msg_signature: sha1 over the sorted token, timestamp, nonce and ciphertext."""
+    return hashlib.sha1("".join(sorted([token, timestamp, nonce, encrypt])).encode()).hexdigest()
+
+
+def wecom_text_xml(app: WecomApp, user: str, content: str, *, msg_id: str, create_time: int) -> str:
+    """The plain XML of a text message sent to the app (what WeCom encrypts)."""
+    if "]]>" in content:
+        raise ValueError("content cannot hold ']]>' inside CDATA")
+    return (f"<xml><ToUserName><![CDATA[{app.corp_id}]]></ToUserName>"
+            f"<FromUserName><![CDATA[{user}]]></FromUserName><CreateTime>{create_time}</CreateTime>"
+            f"<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content>"
+            f"<MsgId>{msg_id}</MsgId><AgentID>{app.agent_id}</AgentID></xml>")
+
+
+def wecom_callback(app: WecomApp, user: str, content: str = REPORT, *, msg_id: str | None = None,
+                   now: int | None = None, nonce: str | None = None) -> tuple[str, bytes]:
+    """Return (query string, body) of an encrypted text callback, with a fresh MsgId and nonce."""
+    now = int(time.time()) if now is None else now
+    msg_id = msg_id or str(secrets.randbits(63))  # WeCom's MsgId is a 64-bit integer
+    xml = wecom_text_xml(app, user, content, msg_id=msg_id, create_time=now)
+    enc = wecom_encrypt(xml, encoding_aes_key=app.encoding_aes_key, corp_id=app.corp_id)
+    timestamp, nonce = str(now), nonce or str(secrets.randbelow(10**10))
+    query = urlencode({"msg_signature": wecom_signature(app.token, timestamp, nonce, enc),
+                       "timestamp": timestamp, "nonce": nonce})
+    body = (f"<xml><ToUserName><![CDATA[{app.corp_id}]]></ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt>"
+            f"<AgentID><![CDATA[{app.agent_id}]]></AgentID></xml>").encode()
+    return query, body
+
+
+# -- the driver -----------------------------------------------------------------------------------
+
 def percentile(values: Sequence[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -56,37 +147,75 @@ def percentile(values: Sequence[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-async def run(url: str, secret: str, users: Sequence[str], *, concurrency: int, count: int,
-              max_seconds: float) -> Figures:
-    """Send up to `count` signed report DMs with `concurrency` in flight, for at most `max_seconds`."""
+def check_loopback(url: str) -> None:
     host = urlparse(url).hostname
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if host not in LOOPBACK:
         raise SystemExit(f"loadgen only talks to loopback, not {host}")
+
+
+async def drive(url: str, make: Callable[[int], Request], *, concurrency: int, count: int,
+                max_seconds: float, timeout: float = 30.0) -> Figures:
+    """Send up to `count` requests built by `make(i)` with `concurrency` in flight, starting none
+    after `max_seconds`; a request counts as acknowledged when it gets HTTP 200 within `timeout`."""
+    check_loopback(url)
     latencies: list[float] = []
     errors = 0
+    kinds: dict[str, int] = {}
     next_index = 0
+    # One client (one keep-alive connection) per worker, made before the clock starts: a single
+    # shared pool of `concurrency` connections costs httpcore work per request that grows with the
+    # connections and the waiting requests, and at 200 in flight that made the load generator, not
+    # the server, the bottleneck. Plain HTTP to loopback only, so no TLS context (verify=False).
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    clients = [httpx.AsyncClient(timeout=timeout, limits=limits, verify=False) for _ in range(concurrency)]
     started = time.perf_counter()
     deadline = started + max_seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=10, limits=limits) as client:
-        async def worker() -> None:
-            nonlocal next_index, errors
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal next_index, errors
+        async with client:
             while next_index < count and time.perf_counter() < deadline:
-                user = users[next_index % len(users)]
+                index = next_index
                 next_index += 1
-                body = report_body(user)
+                target, body, headers = make(index)
+                check_loopback(target)
                 t0 = time.perf_counter()
                 try:
-                    resp = await client.post(url, content=body, headers=sign(secret, body))
-                    ok = resp.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                if ok:
+                    resp = await client.post(target, content=body, headers=headers)
+                    error = None if resp.status_code == 200 else f"HTTP {resp.status_code}"
+                except httpx.HTTPError as exc:
+                    error = type(exc).__name__
+                if error is None:
                     latencies.append((time.perf_counter() - t0) * 1000)
                 else:
                     errors += 1
+                    kinds[error] = kinds.get(error, 0) + 1
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(client) for client in clients))
     elapsed = time.perf_counter() - started
     return Figures(sent=len(latencies) + errors, ok=len(latencies), errors=errors,
-                   p50_ms=percentile(latencies, 50), p99_ms=percentile(latencies, 99), seconds=elapsed)
+                   p50_ms=percentile(latencies, 50), p99_ms=percentile(latencies, 99), seconds=elapsed,
+                   latencies=latencies, error_kinds=kinds)
+
+
+async def run(url: str, secret: str, users: Sequence[str], *, concurrency: int, count: int,
+              max_seconds: float) -> Figures:
+    """Send up to `count` signed Slack report DMs with `concurrency` in flight, for at most `max_seconds`."""
+    def make(i: int) -> Request:
+        body = report_body(users[i % len(users)])
+        return url, body, sign(secret, body)
+
+    return await drive(url, make, concurrency=concurrency, count=count, max_seconds=max_seconds)
+
+
+async def run_wecom(url: str, app: WecomApp, users: Sequence[str], *, concurrency: int, count: int,
+                    max_seconds: float, content: str = REPORT) -> Figures:
+    """Send up to `count` encrypted WeCom text callbacks (`url` is the callback URL, without query)
+    with `concurrency` in flight, for at most `max_seconds`."""
+    headers = {"Content-Type": "text/xml"}
+
+    def make(i: int) -> Request:
+        query, body = wecom_callback(app, users[i % len(users)], content)
+        return f"{url}?{query}", body, headers
+
+    return await drive(url, make, concurrency=concurrency, count=count, max_seconds=max_seconds)
