@@ -81,6 +81,14 @@ class App:
     def dispatch(self, inbound: Inbound, *, deliver: bool = True) -> DispatchResult:
         return self.dispatcher.dispatch(inbound, deliver=deliver)
 
+    def receive(self, inbound: Inbound) -> int | None:
+        """Store an event before acknowledging it; None when it is a platform retry."""
+        return self.dispatcher.receive(inbound)
+
+    def process(self, event_id: int, inbound: Inbound, *, deliver: bool = True) -> DispatchResult:
+        """Handle an event stored by receive(), after the acknowledgement."""
+        return self.dispatcher.process(event_id, inbound, deliver=deliver)
+
     def close(self) -> None:
         for port in self.ports.values():
             close = getattr(port, "close", None)

@@ -1,4 +1,5 @@
-"""OutboxWorker: a daemon thread that keeps delivering and retrying the outbox."""
+"""OutboxWorker: a daemon thread that keeps delivering and retrying the outbox (and handles inbound
+events left over by a process that died after acknowledging them)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,11 @@ class OutboxWorker:
             self._thread = None
 
     def run_once(self) -> tuple[int, int]:
-        """Do one round: free rows whose sender died, then send what is due."""
+        """Do one round: handle events whose process died after the ack, free rows whose sender
+        died, then send what is due."""
+        dispatcher = getattr(self.app, "dispatcher", None)
+        if dispatcher is not None:
+            dispatcher.process_stale()
         self.app.outbox.release_stuck()
         return self.app.outbox.deliver()
 

@@ -343,6 +343,10 @@ class InboundEvent(Base):
     kind: Mapped[str] = mapped_column(String(32), default="message")
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The event as received (JSON), kept until it is handled: acknowledged before it is handled.
+    payload: Mapped[str | None] = mapped_column(Text)
+    # When it was handled (replies enqueued); NULL while stored but not yet handled.
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
 
 class OutboxStatus(StrEnum):

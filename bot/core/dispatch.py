@@ -6,8 +6,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -94,30 +95,108 @@ class Dispatcher:
         except Exception:
             log.exception("handler failed platform=%s key=%s", inbound.platform, inbound.event_key)
             result = self._internal_error(inbound, base_key)
+        self._finish(inbound, result, started, deliver)
+        return result
+
+    def _finish(self, inbound: Inbound, result: DispatchResult, started: float, deliver: bool) -> None:
         if deliver and self.outbox is not None and result.keys:
             self.outbox.deliver(result.keys)
         if self.observe is not None:
             self.observe(inbound.platform, result.route or "none", time.perf_counter() - started)
         log.info("inbound platform=%s kind=%s route=%s duplicate=%s replies=%d", inbound.platform,
                  inbound.kind, result.route, result.duplicate, len(result.keys))
-        return result
 
     def _record(self, session: Session, inbound: Inbound, person: Person | None) -> None:
+        now = self.clock.now()
         session.add(InboundEvent(platform=inbound.platform, event_key=inbound.event_key[:191],
                                  kind=str(inbound.kind), person_id=person.id if person else None,
-                                 received_at=self.clock.now()))
+                                 received_at=now, processed_at=now))
         session.flush()  # a retry fails here, before any work is done
 
     def _dispatch_once(self, inbound: Inbound, base_key: str) -> DispatchResult:
         with self.db.unit_of_work() as session:
             person = resolve_person(session, inbound.platform, inbound.user_id)
             self._record(session, inbound, person)
-            ctx = Context(session=session, settings=self.settings, clock=self.clock,
-                          renderer=template_overrides(session), person=person, inbound=inbound)
-            route_name, result = self._run(ctx, inbound)
-            keys = enqueue(session, result.messages, base_key=base_key, settings=self.settings,
-                           now=self.clock.now())
+            return self._handle(session, inbound, person, base_key)
+
+    def _handle(self, session: Session, inbound: Inbound, person: Person | None, base_key: str) -> DispatchResult:
+        ctx = Context(session=session, settings=self.settings, clock=self.clock,
+                      renderer=template_overrides(session), person=person, inbound=inbound)
+        route_name, result = self._run(ctx, inbound)
+        keys = enqueue(session, result.messages, base_key=base_key, settings=self.settings,
+                       now=self.clock.now())
         return DispatchResult(keys=tuple(keys), form_errors=result.form_errors, route=route_name)
+
+    # -- acknowledge first, handle after ---------------------------------------------------
+    def receive(self, inbound: Inbound) -> int | None:
+        """Store the event so that it is safe to acknowledge; return its id, or None for a retry.
+
+        Nothing is handled yet: call `process(event_id, inbound)` after the acknowledgement. If this
+        process dies in between, `process_stale()` (run by the outbox worker) handles it later.
+        """
+        _strip_nul(inbound)
+        try:
+            with self.db.unit_of_work() as session:
+                row = InboundEvent(platform=inbound.platform, event_key=inbound.event_key[:191],
+                                   kind=str(inbound.kind), received_at=self.clock.now(),
+                                   payload=inbound.to_json())
+                session.add(row)
+                session.flush()
+                return row.id
+        except IntegrityError:
+            log.info("duplicate platform=%s key=%s", inbound.platform, inbound.event_key)
+            return None
+
+    def process(self, event_id: int, inbound: Inbound, *, deliver: bool = True) -> DispatchResult:
+        """Handle a received event exactly once (whoever claims it first), then deliver the replies."""
+        started = time.perf_counter()
+        base_key = f"in:{inbound.platform}:{inbound.event_key}"
+        try:
+            result = self._process_once(event_id, inbound, base_key)
+        except Exception:
+            log.exception("handler failed platform=%s key=%s", inbound.platform, inbound.event_key)
+            result = self._internal_error(inbound, base_key, event_id=event_id)
+        self._finish(inbound, result, started, deliver)
+        return result
+
+    def _claim(self, session: Session, event_id: int, person: Person | None) -> bool:
+        claimed = session.execute(
+            update(InboundEvent)
+            .where(InboundEvent.id == event_id, InboundEvent.processed_at.is_(None))
+            .values(processed_at=self.clock.now(), payload=None, person_id=person.id if person else None)
+        )
+        return bool(claimed.rowcount)
+
+    def _process_once(self, event_id: int, inbound: Inbound, base_key: str) -> DispatchResult:
+        with self.db.unit_of_work() as session:
+            person = resolve_person(session, inbound.platform, inbound.user_id)
+            if not self._claim(session, event_id, person):
+                return DispatchResult(duplicate=True)
+            return self._handle(session, inbound, person, base_key)
+
+    def process_stale(self, *, older_than_seconds: float = 15.0, limit: int = 100) -> int:
+        """Handle events stored but never handled (their process died after the ack); return how many."""
+        cutoff = self.clock.now() - timedelta(seconds=older_than_seconds)
+        with self.db.unit_of_work() as session:
+            rows = session.execute(
+                select(InboundEvent.id, InboundEvent.payload)
+                .where(InboundEvent.processed_at.is_(None), InboundEvent.received_at < cutoff)
+                .order_by(InboundEvent.id).limit(limit)
+            ).all()
+        done = 0
+        for event_id, payload in rows:
+            try:
+                inbound = Inbound.from_json(payload or "")
+            except (ValueError, TypeError, KeyError):
+                log.error("inbound event %d cannot be read back; marking it handled", event_id)
+                with self.db.unit_of_work() as session:
+                    self._claim(session, event_id, None)
+                continue
+            if not self.process(event_id, inbound).duplicate:
+                done += 1
+        if done:
+            log.info("handled %d inbound events left over from an earlier process", done)
+        return done
 
     def _run(self, ctx: Context, inbound: Inbound) -> tuple[str, HandlerResult]:
         if ctx.person is None:
@@ -149,12 +228,15 @@ class Dispatcher:
         result = out if isinstance(out, HandlerResult) else HandlerResult(list(out))
         return route.name, result
 
-    def _internal_error(self, inbound: Inbound, base_key: str) -> DispatchResult:
+    def _internal_error(self, inbound: Inbound, base_key: str, *, event_id: int | None = None) -> DispatchResult:
         """Record the event and say sorry; never a stack trace in chat."""
         try:
             with self.db.unit_of_work() as session:
                 person = resolve_person(session, inbound.platform, inbound.user_id)
-                self._record(session, inbound, person)
+                if event_id is None:
+                    self._record(session, inbound, person)
+                elif not self._claim(session, event_id, person):
+                    return DispatchResult(duplicate=True)
                 renderer = template_overrides(session)
                 locale = self.settings.org.locale
                 if person is not None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -42,6 +43,20 @@ class Inbound:
     response_code: str | None = None
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """The event as stored until it is handled (see Dispatcher.receive)."""
+        data = asdict(self)
+        data["received_at"] = self.received_at.isoformat()
+        return json.dumps(data, ensure_ascii=False, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> Inbound:
+        data = json.loads(text)
+        action = data.pop("action", None)
+        received = datetime.fromisoformat(data.pop("received_at"))
+        kind = InboundKind(data.pop("kind"))
+        return cls(**data, kind=kind, action=Action(**action) if action else None, received_at=received)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
-"""The one Slack Bolt app: verify, turn bodies into Inbounds, dispatch, ack, then deliver."""
+"""The one Slack Bolt app: verify, turn bodies into Inbounds, store, ack, then handle and deliver."""
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -36,6 +37,7 @@ class SlackAdapter:
         self.on_inbound = on_inbound
         settings = app.settings
         self.bot_token = settings.slack.bot_token.get_secret_value()
+        self._local = threading.local()
         self._deliverers = ThreadPoolExecutor(max_workers=settings.outbox.concurrency,
                                               thread_name_prefix="slack-deliver")
         client = WebClient(base_url=settings.slack.api_url,
@@ -47,7 +49,7 @@ class SlackAdapter:
             # No auth.test per request or at start-up: every request is handled with local work only.
             authorize=self._authorize_function(),
             token_verification_enabled=False,
-            # Run listeners in the request thread: dispatch is recorded before the ack goes out.
+            # Run listeners in the request thread: the event is stored before the ack goes out.
             process_before_response=True,
             request_verification_enabled=not socket_mode,
             url_verification_enabled=True,
@@ -83,6 +85,31 @@ class SlackAdapter:
             self.on_inbound("slack", str(inbound.kind))
         return self.app.dispatch(inbound, deliver=False)
 
+    def _accept(self, inbound: Inbound, ack: Ack) -> None:
+        """Store the event, acknowledge it, and handle it after the acknowledgement has gone out.
+
+        A database error raises before ack(), so Slack gets an error and retries.
+        """
+        if self.on_inbound is not None:
+            self.on_inbound("slack", str(inbound.kind))
+        event_id = self.app.receive(inbound)
+        ack()
+        if event_id is not None:  # None: a retry of an event we already have
+            self._after(lambda: self._process(event_id, inbound))
+
+    def _after(self, task: Callable[[], None]) -> None:
+        collected = getattr(self._local, "after", None)
+        if collected is not None:  # HTTP: run once the response has been sent
+            collected.append(task)
+        else:  # Socket Mode: Bolt sends the ack when the listener returns
+            self._deliverers.submit(task)
+
+    def _process(self, event_id: int, inbound: Inbound) -> None:
+        try:
+            self.app.process(event_id, inbound, deliver=True)
+        except Exception:  # the outbox worker handles it later (Dispatcher.process_stale)
+            log.exception("handling after ack failed key=%s", inbound.event_key)
+
     def _deliver_later(self, result: DispatchResult) -> None:
         if result.keys:
             self._deliverers.submit(self._deliver, result.keys)
@@ -98,23 +125,17 @@ class SlackAdapter:
         if inbound is None:
             ack()
             return
-        result = self._run(inbound)
-        ack()
-        self._deliver_later(result)
+        self._accept(inbound, ack)
 
     def _on_command(self, body: dict[str, Any], ack: Ack) -> None:
-        result = self._run(command_to_inbound(body))
-        ack()
-        self._deliver_later(result)
+        self._accept(command_to_inbound(body), ack)
 
     def _on_action(self, body: dict[str, Any], ack: Ack) -> None:
         inbound = action_to_inbound(body) if body.get("type") == "block_actions" else None
         if inbound is None:
             ack()
             return
-        result = self._run(inbound)
-        ack()
-        self._deliver_later(result)
+        self._accept(inbound, ack)
 
     def _on_view(self, body: dict[str, Any], ack: Ack) -> None:
         result = self._run(view_to_inbound(body))
@@ -126,7 +147,22 @@ class SlackAdapter:
 
     # -- HTTP ---------------------------------------------------------------------------
     def handle_http(self, body: bytes, headers: dict[str, str], query: str = "") -> BoltResponse:
-        """Answer one POST /slack/events (blocking: call it from a worker thread)."""
+        """Answer one POST /slack/events and then handle it (blocking: call it from a worker thread)."""
+        response, after = self.handle_http_deferred(body, headers, query)
+        for task in after:
+            task()
+        return response
+
+    def handle_http_deferred(self, body: bytes, headers: dict[str, str],
+                             query: str = "") -> tuple[BoltResponse, list[Callable[[], None]]]:
+        """Answer one POST /slack/events; return the response and what to run once it has been sent."""
+        self._local.after = []
+        try:
+            return self._handle_http(body, headers, query), self._local.after
+        finally:
+            self._local.after = None
+
+    def _handle_http(self, body: bytes, headers: dict[str, str], query: str) -> BoltResponse:
         if len(body) > MAX_BODY_BYTES:
             return BoltResponse(status=413, body="")
         lowered = {k.lower(): v for k, v in headers.items()}

@@ -1,4 +1,4 @@
-"""GET/POST /wecom/callback: verify, decrypt, record the event, answer at once, deliver after."""
+"""GET/POST /wecom/callback: verify, decrypt, store the event, answer at once, handle and deliver after."""
 
 from __future__ import annotations
 
@@ -32,6 +32,10 @@ class App(Protocol):
     def outbox(self) -> _Outbox: ...
 
     def dispatch(self, inbound: Inbound, *, deliver: bool = True) -> DispatchResult: ...
+
+    def receive(self, inbound: Inbound) -> int | None: ...
+
+    def process(self, event_id: int, inbound: Inbound, *, deliver: bool = True) -> DispatchResult: ...
 
 
 class _Outbox(Protocol):
@@ -76,27 +80,28 @@ class WecomCallback:
         if inbound is None:
             return Response(status_code=200)
         try:
-            result = await run_in_threadpool(self.handle, inbound)
+            event_id = await run_in_threadpool(self.store, inbound)
         except Exception:  # the database is down: WeCom retries a non-200, and dedupe makes that safe
             log.exception("wecom callback could not be recorded key=%s", inbound.event_key)
             return PlainTextResponse("try again", status_code=500)
-        task = BackgroundTask(self.deliver, list(result.keys)) if result.keys else None
+        # Answer at once; handle the event and send the replies once the answer has gone out.
+        task = BackgroundTask(run_in_threadpool, self.process, event_id, inbound) if event_id else None
         return Response(status_code=200, background=task)
 
-    def handle(self, inbound: Inbound) -> DispatchResult:
-        """Remember a card click's response code, then record and route the event (no sending)."""
+    def store(self, inbound: Inbound) -> int | None:
+        """Remember a card click's response code, then store the event (None: a retry we already have)."""
         task_id = str(inbound.meta.get("task_id") or "")
         if inbound.kind == InboundKind.ACTION and inbound.response_code and task_id:
             with self.app.db.unit_of_work() as s:
                 remember_response_code(s, task_id=task_id, response_code=inbound.response_code,
                                        now=self.app.clock.now())
-        return self.app.dispatch(inbound, deliver=False)
+        return self.app.receive(inbound)
 
-    def deliver(self, keys: list[str]) -> None:
+    def process(self, event_id: int, inbound: Inbound) -> None:
         try:
-            self.app.outbox.deliver(keys)
-        except Exception:  # the outbox job picks up whatever was not sent
-            log.exception("wecom delivery after callback failed; the outbox will retry")
+            self.app.process(event_id, inbound, deliver=True)
+        except Exception:  # the outbox worker handles it later (Dispatcher.process_stale)
+            log.exception("wecom handling after callback failed key=%s", inbound.event_key)
 
 
 def wecom_routes(app: App) -> list[Route]:

@@ -1,0 +1,106 @@
+"""Acknowledge first, handle after: an acked event is stored, handled once, even if the process dies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.core.db import Database
+from bot.core.settings import Settings
+from bot.platforms.slack.app import SlackAdapter
+from bot.wiring import App
+from bot.worker import OutboxWorker
+from models import DailyReport, InboundEvent, OutboxMessage
+from tests.support.fake_slack import FakeSlack, running_fake_slack
+from tests.support.org import build_org
+from tests.support.slack_app import SECRET, slack_app, slack_settings
+from tests.support.slack_signing import dm_event, signed_headers
+
+REPORT = "日报\n拜访: 3\n新线索: 2\n签约: 12.5万\n明日计划: 回访远航集团"
+
+
+@pytest.fixture()
+def fake() -> Iterator[FakeSlack]:
+    with running_fake_slack() as fake:
+        yield fake
+
+
+@pytest.fixture()
+def app(settings: Settings, database_url: str, db: Database, fake: FakeSlack) -> Iterator[App]:
+    build_org(db)
+    app = slack_app(slack_settings(database_url, fake), db)
+    yield app
+    app.outbox.ports.clear()
+
+
+@pytest.fixture()
+def adapter(app: App) -> Iterator[SlackAdapter]:
+    adapter = SlackAdapter(app)
+    yield adapter
+    adapter.close()
+
+
+def counts(db: Database) -> tuple[int, int, int]:
+    with db.unit_of_work() as s:
+        return (s.scalar(select(func.count()).select_from(InboundEvent)) or 0,
+                s.scalar(select(func.count()).select_from(DailyReport)) or 0,
+                s.scalar(select(func.count()).select_from(OutboxMessage)) or 0)
+
+
+def send(adapter: SlackAdapter, event_id: str) -> list:
+    body = dm_event("U_ZHANG", REPORT, event_id=event_id)
+    response, after = adapter.handle_http_deferred(body, signed_headers(SECRET, body))
+    assert response.status == 200
+    return after
+
+
+def test_the_ack_goes_out_with_the_event_stored_and_the_work_after(adapter: SlackAdapter, db: Database,
+                                                                   fake: FakeSlack) -> None:
+    after = send(adapter, "Ev_ACK1")
+    assert counts(db) == (1, 0, 0)  # stored, not yet handled
+    with db.unit_of_work() as s:
+        row = s.scalar(select(InboundEvent))
+        assert row.processed_at is None and row.payload and "拜访" in row.payload
+    for task in after:
+        task()
+    assert counts(db) == (1, 1, 1)
+    with db.unit_of_work() as s:
+        row = s.scalar(select(InboundEvent))
+        assert row.processed_at is not None and row.payload is None and row.person_id is not None
+    assert "12.5" in fake.wait_for("chat.postMessage")[0].args["text"]
+
+
+def test_a_retry_after_the_ack_is_neither_stored_nor_handled_twice(adapter: SlackAdapter, db: Database) -> None:
+    for task in send(adapter, "Ev_ACK2"):
+        task()
+    assert send(adapter, "Ev_ACK2") == []
+    assert counts(db) == (1, 1, 1)
+
+
+def test_an_event_whose_process_died_after_the_ack_is_handled_once_by_the_worker(
+        app: App, adapter: SlackAdapter, db: Database, fake: FakeSlack) -> None:
+    lost = send(adapter, "Ev_ACK3")  # acked; the process "dies" before running `lost`
+    assert counts(db) == (1, 0, 0)
+    assert app.dispatcher.process_stale(older_than_seconds=60) == 0  # too young: maybe still running
+    assert app.dispatcher.process_stale(older_than_seconds=0) == 1
+    OutboxWorker(app).run_once()
+    assert counts(db) == (1, 1, 1)
+    assert len(fake.wait_for("chat.postMessage")) == 1
+    for task in lost:  # the original handler wakes up late: it finds the event claimed
+        task()
+    assert app.dispatcher.process_stale(older_than_seconds=0) == 0
+    assert counts(db) == (1, 1, 1)
+    assert len(fake.ok_calls("chat.postMessage")) == 1
+
+
+def test_a_database_error_before_the_ack_means_no_ack(adapter: SlackAdapter, app: App,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    def down(_inbound: object) -> None:
+        raise ConnectionError("database is down")
+
+    monkeypatch.setattr(app, "receive", down)
+    body = dm_event("U_ZHANG", REPORT, event_id="Ev_ACK4")
+    response, after = adapter.handle_http_deferred(body, signed_headers(SECRET, body))
+    assert response.status != 200 and after == []  # Slack retries it
