@@ -209,28 +209,45 @@ class Outbox:
             return envelopes
 
     def _pace(self, s: Session, row: OutboxMessage, now: datetime) -> datetime | None:
-        """Return when to retry if sending now would pass the platform's per-member limit."""
+        """Return when to retry if sending now would pass the platform's per-member limit.
+
+        WeCom counts messages, not outbox rows: a text with a chart, or a long text, is several
+        message/send calls, so each row counts as many as its port will send.
+        """
         if row.platform != "wecom" or row.target_kind != "user":
             return None
         limit = self.settings.wecom.per_member_per_minute
         since = now - timedelta(seconds=60)
-        recent = s.scalar(
-            select(func.count()).select_from(OutboxMessage).where(
+        recent = s.execute(
+            select(OutboxMessage.key, OutboxMessage.target_kind, OutboxMessage.payload, OutboxMessage.sent_at)
+            .where(
                 OutboxMessage.platform == "wecom", OutboxMessage.target == row.target,
                 # Rows claimed in this same batch are SENDING with no sent_at yet: count them too.
                 or_(OutboxMessage.sent_at >= since, OutboxMessage.status == OutboxStatus.SENDING),
                 OutboxMessage.status.in_([OutboxStatus.SENT, OutboxStatus.SENDING]),
             )
-        ) or 0
-        if recent < limit:
+        ).all()
+        if not recent:
             return None
-        first = s.scalar(
-            select(func.min(OutboxMessage.sent_at)).where(
-                OutboxMessage.platform == "wecom", OutboxMessage.target == row.target,
-                OutboxMessage.sent_at >= since,
-            )
-        )
-        return (first or now) + timedelta(seconds=61)
+        need = self._messages(row.key, row.target_kind, row.target, row.payload)
+        sizes = [(sent_at or now, self._messages(key, kind, row.target, payload))
+                 for key, kind, payload, sent_at in recent]
+        used = sum(n for _, n in sizes)
+        if used + need <= limit:
+            return None
+        # Wait until enough of the window's messages have left it (a message still in flight leaves last).
+        for sent_at, n in sorted(sizes, key=lambda p: p[0]):
+            used -= n
+            if used + need <= limit:
+                return sent_at + timedelta(seconds=61)
+        return now + timedelta(seconds=61)
+
+    def _messages(self, key: str, kind: str, target: str, payload: dict[str, Any]) -> int:
+        """Return how many messages a row sends its recipient (1 unless its port can say)."""
+        count = getattr(self.ports.get("wecom"), "messages_in", None)
+        if count is None:
+            return 1
+        return int(count(Envelope(key=key, platform="wecom", target_kind=kind, target=target, payload=payload)))
 
     def _envelope(self, s: Session, row: OutboxMessage) -> Envelope:
         upd_channel = upd_id = upd_code = upd_code_at = None

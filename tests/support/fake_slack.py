@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,6 +37,7 @@ class Call:
     ok: bool
     status: int
     failure: str | None = None
+    at: float = 0.0  # the fake's clock when the call was answered
 
 
 @dataclass
@@ -59,6 +62,13 @@ class FakeSlack:
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     server: ThreadingHTTPServer | None = None
     uploads: list[bytes] = field(default_factory=list)
+    # A workspace-wide chat.postMessage limit: at most `post_limit` accepted posts in any `post_window`
+    # seconds of `clock`; above it, 429 with an integer Retry-After (when the oldest post leaves the window).
+    # 0 = no limit. Slack publishes no number for it ("several hundred messages per minute").
+    post_limit: int = 0
+    post_window: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    _posted_at: deque[float] = field(default_factory=deque)
 
     # -- scripting ----------------------------------------------------------------------
     def fail_next(self, count: int, kind: str, *, retry_after: float = 1.0,
@@ -123,20 +133,37 @@ class FakeSlack:
                 return kind, 0.0
         return None
 
+    def _over_post_limit(self, method: str) -> float | None:
+        """Return the Retry-After when a post would pass the workspace limit; else count it and None."""
+        if not self.post_limit or method != "chat.postMessage":
+            return None
+        with self.lock:
+            now = self.clock()
+            while self._posted_at and self._posted_at[0] <= now - self.post_window:
+                self._posted_at.popleft()
+            if len(self._posted_at) >= self.post_limit:
+                return float(max(1, math.ceil(self._posted_at[0] + self.post_window - now)))
+            self._posted_at.append(now)
+        return None
+
     def answer(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
         if self.delay:
             time.sleep(self.delay)
         failure = self._failure_for(method)
+        if failure is None:
+            wait = self._over_post_limit(method)
+            if wait is not None:
+                failure = ("429", wait)
         if failure is not None:
             kind, retry_after = failure
             status, body = FAILURES[kind]
             headers = {"Retry-After": f"{retry_after:g}"} if kind == "429" else {}
             with self.lock:
-                self.calls.append(Call(method, args, False, status, kind))
+                self.calls.append(Call(method, args, False, status, kind, self.clock()))
             return status, body, headers
         body = self._ok_body(method, args)
         with self.lock:
-            self.calls.append(Call(method, args, body.get("ok", False), 200))
+            self.calls.append(Call(method, args, body.get("ok", False), 200, at=self.clock()))
         return 200, body, {}
 
     def _ok_body(self, method: str, args: dict[str, Any]) -> dict[str, Any]:

@@ -43,6 +43,10 @@ class FakeWecom:
     chaos_outcomes: tuple[int, ...] = (45009, -1, HTTP_500)
     chaos_paths: tuple[str, ...] = ("message/send",)
     chaos_rng: random.Random = field(default_factory=lambda: random.Random(7))
+    # The silent drop: more than this many message/send to one member within `window_seconds` (of `clock`)
+    # are answered errcode 0 and never shown. 0 turns the limit off (a bench's unlimited baseline).
+    per_member_per_minute: int = PER_MEMBER_PER_MINUTE
+    window_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -145,10 +149,10 @@ class FakeWecom:
             extra["response_code"] = code
         call = Call(api, query, body, 0, now)
         self.calls.append(call)
-        if member:
-            recent = [t for t in self._per_member[member] if now - t < 60]
+        if member and self.per_member_per_minute:
+            recent = [t for t in self._per_member[member] if now - t < self.window_seconds]
             self._per_member[member] = recent + [now]
-            if len(recent) >= PER_MEMBER_PER_MINUTE:
+            if len(recent) >= self.per_member_per_minute:
                 call.outcome = "dropped"
                 self.dropped.append(call)
                 return 200, {"errcode": 0, "errmsg": "ok"} | extra

@@ -151,6 +151,13 @@ class WecomPort:
         except BadMessage as exc:
             return SendResult(ok=False, error=str(exc), permanent=True)
 
+    def messages_in(self, envelope: Envelope) -> int:
+        """Return how many messages sending this envelope shows its recipient (what the per-member limit counts)."""
+        try:
+            return max(1, len(self._plan(envelope)[0]))
+        except BadMessage:
+            return 1
+
     # -- planning ---------------------------------------------------------------------------
     def _plan(self, env: Envelope) -> tuple[list[_Part], str | None]:
         payload = env.payload
