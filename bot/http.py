@@ -13,7 +13,6 @@ from typing import Any
 import anyio
 from sqlalchemy import text
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -70,19 +69,13 @@ def create_asgi_app(app: App, *, run_worker: bool = False) -> Starlette:
             state["limiter"] = anyio.CapacityLimiter(SLACK_THREADS)
         body = await request.body()
         headers = dict(request.headers)
-        resp, after = await anyio.to_thread.run_sync(slack.handle_http_deferred, body, headers,
-                                                     request.url.query, limiter=state["limiter"])
+        resp = await anyio.to_thread.run_sync(slack.handle_http, body, headers, request.url.query,
+                                              limiter=state["limiter"])
         if resp.status == 401:
             metrics.record_inbound("slack", "rejected")
             log.info("inbound platform=slack rejected=signature")
-
-        async def run_after() -> None:  # once the ack is on its way: handle the event, deliver
-            for task in after:
-                await anyio.to_thread.run_sync(task, limiter=state["limiter"])
-
         return Response(content=resp.body, status_code=resp.status,
-                        headers=resp.first_headers_without_set_cookie(),
-                        background=BackgroundTask(run_after) if after else None)
+                        headers=resp.first_headers_without_set_cookie())
 
     async def healthz(_: Request) -> Response:
         ok = await anyio.to_thread.run_sync(_database_ok, app)

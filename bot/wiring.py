@@ -9,6 +9,7 @@ from typing import Any, TextIO
 from bot.core.clock import Clock, SystemClock
 from bot.core.db import Database
 from bot.core.dispatch import Dispatcher
+from bot.core.handling import BackgroundHandling
 from bot.core.outbox import Outbox
 from bot.core.ports import Port
 from bot.core.router import Router
@@ -77,6 +78,8 @@ class App:
         self.ports = ports if ports is not None else build_ports(settings)
         self.outbox = Outbox(self.db, self.ports, settings, self.clock)
         self.dispatcher = Dispatcher(self.db, settings, self.router, self.outbox, self.clock)
+        self.handling = BackgroundHandling(
+            self.dispatcher, threads=1 if self.db.backend == "sqlite" else settings.outbox.concurrency)
 
     def dispatch(self, inbound: Inbound, *, deliver: bool = True) -> DispatchResult:
         return self.dispatcher.dispatch(inbound, deliver=deliver)
@@ -89,7 +92,12 @@ class App:
         """Handle an event stored by receive(), after the acknowledgement."""
         return self.dispatcher.process(event_id, inbound, deliver=deliver)
 
+    def handle_later(self, event_id: int, inbound: Inbound) -> None:
+        """Handle an event stored by receive() on the background threads, and deliver its replies."""
+        self.handling.submit(event_id, inbound)
+
     def close(self) -> None:
+        self.handling.close()
         for port in self.ports.values():
             close = getattr(port, "close", None)
             if close is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -9,6 +10,7 @@ from sqlalchemy import func, select
 
 from bot.core.db import Database
 from bot.core.settings import Settings
+from bot.core.types import Inbound
 from bot.platforms.slack.app import SlackAdapter
 from bot.wiring import App
 from bot.worker import OutboxWorker
@@ -49,22 +51,34 @@ def counts(db: Database) -> tuple[int, int, int]:
                 s.scalar(select(func.count()).select_from(OutboxMessage)) or 0)
 
 
-def send(adapter: SlackAdapter, event_id: str) -> list:
+def send(adapter: SlackAdapter, event_id: str) -> None:
     body = dm_event("U_ZHANG", REPORT, event_id=event_id)
-    response, after = adapter.handle_http_deferred(body, signed_headers(SECRET, body))
-    assert response.status == 200
-    return after
+    assert adapter.handle_http(body, signed_headers(SECRET, body)).status == 200
 
 
-def test_the_ack_goes_out_with_the_event_stored_and_the_work_after(adapter: SlackAdapter, db: Database,
-                                                                   fake: FakeSlack) -> None:
-    after = send(adapter, "Ev_ACK1")
+class Held:
+    """Hold the background handling threads (as a busy or dying process would) until released."""
+
+    def __init__(self, app: App) -> None:
+        self.gate = threading.Event()
+        self.original = app.dispatcher.process
+        app.dispatcher.process = self.process  # type: ignore[method-assign]
+
+    def process(self, *args: object, **kw: object) -> object:
+        self.gate.wait(10)
+        return self.original(*args, **kw)
+
+
+def test_the_ack_goes_out_with_the_event_stored_and_the_work_after(app: App, adapter: SlackAdapter,
+                                                                   db: Database, fake: FakeSlack) -> None:
+    held = Held(app)
+    send(adapter, "Ev_ACK1")  # returned: acknowledged
     assert counts(db) == (1, 0, 0)  # stored, not yet handled
     with db.unit_of_work() as s:
         row = s.scalar(select(InboundEvent))
         assert row.processed_at is None and row.payload and "拜访" in row.payload
-    for task in after:
-        task()
+    held.gate.set()
+    assert app.handling.join(10)
     assert counts(db) == (1, 1, 1)
     with db.unit_of_work() as s:
         row = s.scalar(select(InboundEvent))
@@ -72,35 +86,38 @@ def test_the_ack_goes_out_with_the_event_stored_and_the_work_after(adapter: Slac
     assert "12.5" in fake.wait_for("chat.postMessage")[0].args["text"]
 
 
-def test_a_retry_after_the_ack_is_neither_stored_nor_handled_twice(adapter: SlackAdapter, db: Database) -> None:
-    for task in send(adapter, "Ev_ACK2"):
-        task()
-    assert send(adapter, "Ev_ACK2") == []
+def test_a_retry_after_the_ack_is_neither_stored_nor_handled_twice(app: App, adapter: SlackAdapter,
+                                                                   db: Database, fake: FakeSlack) -> None:
+    send(adapter, "Ev_ACK2")
+    send(adapter, "Ev_ACK2")
+    assert app.handling.join(10)
     assert counts(db) == (1, 1, 1)
+    fake.wait_for("chat.postMessage")
+    assert len(fake.ok_calls("chat.postMessage")) == 1
 
 
 def test_an_event_whose_process_died_after_the_ack_is_handled_once_by_the_worker(
-        app: App, adapter: SlackAdapter, db: Database, fake: FakeSlack) -> None:
-    lost = send(adapter, "Ev_ACK3")  # acked; the process "dies" before running `lost`
-    assert counts(db) == (1, 0, 0)
+        app: App, db: Database, fake: FakeSlack) -> None:
+    inbound = Inbound("slack", "Ev_ACK3", "U_ZHANG", text=REPORT, channel="DZHANG")
+    event_id = app.receive(inbound)  # stored and acked; the process dies before handling it
+    assert event_id is not None and counts(db) == (1, 0, 0)
     assert app.dispatcher.process_stale(older_than_seconds=60) == 0  # too young: maybe still running
     assert app.dispatcher.process_stale(older_than_seconds=0) == 1
     OutboxWorker(app).run_once()
     assert counts(db) == (1, 1, 1)
     assert len(fake.wait_for("chat.postMessage")) == 1
-    for task in lost:  # the original handler wakes up late: it finds the event claimed
-        task()
+    # the original handler wakes up late: it finds the event claimed and does nothing
+    assert app.process(event_id, inbound).duplicate
     assert app.dispatcher.process_stale(older_than_seconds=0) == 0
     assert counts(db) == (1, 1, 1)
     assert len(fake.ok_calls("chat.postMessage")) == 1
 
 
-def test_a_database_error_before_the_ack_means_no_ack(adapter: SlackAdapter, app: App,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    def down(_inbound: object) -> None:
-        raise ConnectionError("database is down")
-
-    monkeypatch.setattr(app, "receive", down)
-    body = dm_event("U_ZHANG", REPORT, event_id="Ev_ACK4")
-    response, after = adapter.handle_http_deferred(body, signed_headers(SECRET, body))
-    assert response.status != 200 and after == []  # Slack retries it
+def test_a_database_error_before_the_ack_means_no_ack(app: App, adapter: SlackAdapter, db: Database) -> None:
+    app.dispatcher.db = Database("sqlite:////nonexistent-dir/x.db")
+    try:
+        body = dm_event("U_ZHANG", REPORT, event_id="Ev_ACK4")
+        assert adapter.handle_http(body, signed_headers(SECRET, body)).status != 200  # Slack retries it
+    finally:
+        app.dispatcher.db = db
+    assert counts(db) == (0, 0, 0)

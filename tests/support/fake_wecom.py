@@ -232,8 +232,9 @@ class WecomEnv:
 
     def post_xml(self, xml: str, **kw: Any) -> Any:
         query, body = self.signer.message(xml, timestamp=kw.pop("timestamp", self.now_ts()), **kw)
-        return self.http.post(f"/wecom/callback?{query}", content=body,
-                              headers={"Content-Type": "text/xml"})
+        resp = self.http.post(f"/wecom/callback?{query}", content=body, headers={"Content-Type": "text/xml"})
+        self.app.handling.join()  # the answer went out first; the handling runs on its own threads
+        return resp
 
 
 @contextmanager

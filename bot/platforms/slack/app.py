@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -37,7 +36,6 @@ class SlackAdapter:
         self.on_inbound = on_inbound
         settings = app.settings
         self.bot_token = settings.slack.bot_token.get_secret_value()
-        self._local = threading.local()
         self._deliverers = ThreadPoolExecutor(max_workers=settings.outbox.concurrency,
                                               thread_name_prefix="slack-deliver")
         client = WebClient(base_url=settings.slack.api_url,
@@ -95,20 +93,7 @@ class SlackAdapter:
         event_id = self.app.receive(inbound)
         ack()
         if event_id is not None:  # None: a retry of an event we already have
-            self._after(lambda: self._process(event_id, inbound))
-
-    def _after(self, task: Callable[[], None]) -> None:
-        collected = getattr(self._local, "after", None)
-        if collected is not None:  # HTTP: run once the response has been sent
-            collected.append(task)
-        else:  # Socket Mode: Bolt sends the ack when the listener returns
-            self._deliverers.submit(task)
-
-    def _process(self, event_id: int, inbound: Inbound) -> None:
-        try:
-            self.app.process(event_id, inbound, deliver=True)
-        except Exception:  # the outbox worker handles it later (Dispatcher.process_stale)
-            log.exception("handling after ack failed key=%s", inbound.event_key)
+            self.app.handle_later(event_id, inbound)
 
     def _deliver_later(self, result: DispatchResult) -> None:
         if result.keys:
@@ -147,22 +132,7 @@ class SlackAdapter:
 
     # -- HTTP ---------------------------------------------------------------------------
     def handle_http(self, body: bytes, headers: dict[str, str], query: str = "") -> BoltResponse:
-        """Answer one POST /slack/events and then handle it (blocking: call it from a worker thread)."""
-        response, after = self.handle_http_deferred(body, headers, query)
-        for task in after:
-            task()
-        return response
-
-    def handle_http_deferred(self, body: bytes, headers: dict[str, str],
-                             query: str = "") -> tuple[BoltResponse, list[Callable[[], None]]]:
-        """Answer one POST /slack/events; return the response and what to run once it has been sent."""
-        self._local.after = []
-        try:
-            return self._handle_http(body, headers, query), self._local.after
-        finally:
-            self._local.after = None
-
-    def _handle_http(self, body: bytes, headers: dict[str, str], query: str) -> BoltResponse:
+        """Answer one POST /slack/events (blocking: call it from a worker thread)."""
         if len(body) > MAX_BODY_BYTES:
             return BoltResponse(status=413, body="")
         lowered = {k.lower(): v for k, v in headers.items()}

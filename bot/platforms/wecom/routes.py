@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -35,7 +34,7 @@ class App(Protocol):
 
     def receive(self, inbound: Inbound) -> int | None: ...
 
-    def process(self, event_id: int, inbound: Inbound, *, deliver: bool = True) -> DispatchResult: ...
+    def handle_later(self, event_id: int, inbound: Inbound) -> None: ...
 
 
 class _Outbox(Protocol):
@@ -84,9 +83,9 @@ class WecomCallback:
         except Exception:  # the database is down: WeCom retries a non-200, and dedupe makes that safe
             log.exception("wecom callback could not be recorded key=%s", inbound.event_key)
             return PlainTextResponse("try again", status_code=500)
-        # Answer at once; handle the event and send the replies once the answer has gone out.
-        task = BackgroundTask(run_in_threadpool, self.process, event_id, inbound) if event_id else None
-        return Response(status_code=200, background=task)
+        if event_id is not None:  # None: a retry of an event we already have
+            self.app.handle_later(event_id, inbound)  # in the background, after this answer
+        return Response(status_code=200)
 
     def store(self, inbound: Inbound) -> int | None:
         """Remember a card click's response code, then store the event (None: a retry we already have)."""
@@ -96,12 +95,6 @@ class WecomCallback:
                 remember_response_code(s, task_id=task_id, response_code=inbound.response_code,
                                        now=self.app.clock.now())
         return self.app.receive(inbound)
-
-    def process(self, event_id: int, inbound: Inbound) -> None:
-        try:
-            self.app.process(event_id, inbound, deliver=True)
-        except Exception:  # the outbox worker handles it later (Dispatcher.process_stale)
-            log.exception("wecom handling after callback failed key=%s", inbound.event_key)
 
 
 def wecom_routes(app: App) -> list[Route]:
