@@ -67,10 +67,11 @@ def create_asgi_app(app: App, *, run_worker: bool = False) -> Starlette:
             return JSONResponse({"error": "slack is not configured"}, status_code=404)
         if state["limiter"] is None:
             state["limiter"] = anyio.CapacityLimiter(SLACK_THREADS)
-        body = await request.body()
-        headers = dict(request.headers)
-        resp = await anyio.to_thread.run_sync(slack.handle_http, body, headers, request.url.query,
-                                              limiter=state["limiter"])
+        with app.handling.acking():
+            body = await request.body()
+            headers = dict(request.headers)
+            resp = await anyio.to_thread.run_sync(slack.handle_http, body, headers, request.url.query,
+                                                  limiter=state["limiter"])
         if resp.status == 401:
             metrics.record_inbound("slack", "rejected")
             log.info("inbound platform=slack rejected=signature")

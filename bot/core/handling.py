@@ -5,12 +5,20 @@ so a burst of slow handling never delays an acknowledgement behind it for a thre
 whose writers take turns anyway, one thread handles events; on a server database, a few do.
 The queue is bounded: what does not fit is still stored, and the outbox worker's
 Dispatcher.process_stale() handles it a little later, as it does after a crash.
+
+Acknowledgements come first: an ack has a deadline (Slack 3 s, WeCom 5 s, or the platform
+retries), a reply does not. While requests are being acknowledged, a handling thread waits before
+starting its next event, at most YIELD_SECONDS each time, so a burst of requests gets its acks
+at full speed and the replies follow right after it (never starved: one event per
+YIELD_SECONDS per thread at the least, and at once whenever no request is in flight).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from bot.core.dispatch import Dispatcher
@@ -19,6 +27,7 @@ from bot.core.types import Inbound
 log = logging.getLogger("salesbot.handling")
 
 MAX_QUEUED = 5000
+YIELD_SECONDS = 0.5
 
 
 class BackgroundHandling:
@@ -28,7 +37,21 @@ class BackgroundHandling:
         self.max_queued = max_queued
         self._lock = threading.Condition()
         self._queued = 0
+        self._acking = 0
         self._pool: ThreadPoolExecutor | None = None
+
+    @contextlib.contextmanager
+    def acking(self) -> Iterator[None]:
+        """Mark a request being acknowledged (the handling threads give it way)."""
+        with self._lock:
+            self._acking += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._acking -= 1
+                if self._acking == 0:
+                    self._lock.notify_all()
 
     def submit(self, event_id: int, inbound: Inbound) -> bool:
         """Queue an event stored by receive(); False when the queue is full (handled later)."""
@@ -45,6 +68,8 @@ class BackgroundHandling:
         return True
 
     def _run(self, event_id: int, inbound: Inbound) -> None:
+        with self._lock:
+            self._lock.wait_for(lambda: self._acking == 0, YIELD_SECONDS)
         try:
             self.dispatcher.process(event_id, inbound, deliver=True)
         except Exception:  # the database is down: the outbox worker handles it later

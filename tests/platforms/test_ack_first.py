@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -121,3 +122,13 @@ def test_a_database_error_before_the_ack_means_no_ack(app: App, adapter: SlackAd
     finally:
         app.dispatcher.db = db
     assert counts(db) == (0, 0, 0)
+
+
+def test_handling_gives_way_to_acks_but_is_never_starved(app: App, db: Database) -> None:
+    inbound = Inbound("slack", "Ev_ACK5", "U_ZHANG", text=REPORT, channel="DZHANG")
+    with app.handling.acking():  # a request is being acknowledged
+        app.handle_later(app.receive(inbound), inbound)
+        time.sleep(0.2)
+        assert counts(db)[1] == 0  # the handling thread waits its turn...
+        assert app.handling.join(5)  # ...but not for ever, though the ack is still "in flight"
+        assert counts(db) == (1, 1, 1)

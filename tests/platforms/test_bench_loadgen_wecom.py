@@ -60,6 +60,7 @@ def test_our_server_stores_the_report_and_the_bench_users_are_wecom_people(env: 
     query, body = wecom_callback(app, "zhangwei", now=env.now_ts())
     resp = env.http.post(f"/wecom/callback?{query}", content=body, headers={"Content-Type": "text/xml"})
     assert resp.status_code == 200 and resp.content == b""
+    assert env.app.handling.join(10)  # handled on its own threads once the answer went out
     with db.unit_of_work() as s:
         assert s.scalar(select(InboundEvent.kind)) == "message"
         report = s.scalar(select(DailyReport))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from starlette.concurrency import run_in_threadpool
@@ -36,6 +37,13 @@ class App(Protocol):
 
     def handle_later(self, event_id: int, inbound: Inbound) -> None: ...
 
+    @property
+    def handling(self) -> _Handling: ...
+
+
+class _Handling(Protocol):
+    def acking(self) -> AbstractContextManager[None]: ...
+
 
 class _Outbox(Protocol):
     def deliver(self, keys: Sequence[str] | None = None, *, limit: int = 200) -> tuple[int, int]: ...
@@ -63,7 +71,11 @@ class WecomCallback:
         return PlainTextResponse(echo)
 
     async def receive(self, request: Request) -> Response:
-        """Verify and decrypt a callback, record it, answer 200 empty, deliver the replies after."""
+        """Verify and decrypt a callback, store it, answer 200 empty; handle it and reply after."""
+        with self.app.handling.acking():
+            return await self._receive(request)
+
+    async def _receive(self, request: Request) -> Response:
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return PlainTextResponse("too large", status_code=413)
