@@ -221,7 +221,11 @@ def _static_check(body: str, allowed: set[str]) -> None:
             raise TemplateRejected(Reason.UNSAFE, line, detail=f"|{node.name}")
         if isinstance(node, nodes.Filter | nodes.Test) and node.name.startswith("_"):
             raise TemplateRejected(Reason.UNSAFE, line, detail=node.name)
-    unknown = set(meta.find_undeclared_variables(tree)) - allowed
+    try:
+        # compiles the tree: an unknown filter fails here (found by tests/reliability/test_fuzz.py)
+        unknown = set(meta.find_undeclared_variables(tree)) - allowed
+    except TemplateSyntaxError as exc:
+        raise TemplateRejected(Reason.SYNTAX, exc.lineno, detail=exc.message or str(exc)) from None
     unsafe = {n for n in unknown if n in DANGEROUS_NAMES or n.startswith("_")}
     if unsafe:
         first = min(unsafe, key=lambda n: (_name_line(tree, n), n))

@@ -301,7 +301,7 @@ def dispatch_one(chat: Chat, db: Database, case: tuple[Any, ...]) -> None:
     before_reports = _reports(db)
     before_unread = _count(db, UnreadReport)
     chat.errors.text = ""  # type: ignore[attr-defined]
-    result = chat.app.dispatch(make_inbound(case))
+    result = chat.last = chat.app.dispatch(make_inbound(case))
     assert result.route != "error", f"unexpected exception for {case!r}:\n{chat.errors.text}"  # type: ignore[attr-defined]
     assert not result.duplicate
     assert _count(db, InboundEvent) == before_events + 1
@@ -361,3 +361,12 @@ def test_a_nul_character_is_answered(chat: Chat, db: Database) -> None:
     dispatch_one(chat, db, ("zhang", "message", "日报\n拜访:\x00\n签约: 1万"))
     dispatch_one(chat, db, ("zhang", "command", "/visit 远航\x00集团"))
     dispatch_one(chat, db, ("zhang", "action", ("nudge_done", "1\x00")))
+
+
+def test_a_template_with_an_unknown_filter_is_refused(chat: Chat, db: Database) -> None:
+    """Found by the fuzzer: an unknown filter raised while listing the template's variables."""
+    dispatch_one(chat, db, ("admin", "command", "/template save help all\n{{ name|nosuch }}"))
+    assert "nosuch" in chat.out.getvalue() and "未保存" in chat.out.getvalue()
+    dispatch_one(chat, db, (("slack", "U_ADMIN"), "form", ("template_edit", {"body": "{{ name|nosuch(1) }}"},
+                                                          "help|en")))
+    assert "nosuch" in chat.last.form_errors["body"]
