@@ -122,8 +122,8 @@ def template_names() -> list[str]:
 
 
 def is_known(name: str) -> bool:
-    """Say whether a template of that name ships with the bot."""
-    return any(default_source(name, locale) is not None for locale in LOCALES)
+    """Say whether a template of that name ships with the bot (a listed name: never a path, never a NUL)."""
+    return name in template_names()
 
 
 def _revive(value: Any) -> Any:

@@ -370,3 +370,12 @@ def test_a_template_with_an_unknown_filter_is_refused(chat: Chat, db: Database) 
     dispatch_one(chat, db, (("slack", "U_ADMIN"), "form", ("template_edit", {"body": "{{ name|nosuch(1) }}"},
                                                           "help|en")))
     assert "nosuch" in chat.last.form_errors["body"]
+
+
+def test_a_template_form_with_a_bad_name_is_refused(chat: Chat, db: Database) -> None:
+    """Found by the fuzzer: a NUL in the edit form's template name reached the file system and raised."""
+    dispatch_one(chat, db, ("admin", "form", ("template_edit", {"body": "x"}, "\x00")))
+    dispatch_one(chat, db, ("admin", "form", ("template_edit", {"body": "x"}, "help\x00|en")))
+    before = chat.out.tell()
+    dispatch_one(chat, db, ("admin", "command", "/template show ../en/help"))  # a path is not a template name
+    assert "salesbot help" not in chat.out.getvalue()[before:]
