@@ -97,6 +97,8 @@ def handle(ctx: Context) -> HandlerResult | list[Outbound]:
         raise _usage("bad_version", value=extra[0]) from None
     if version < 0:
         raise _usage("bad_version", value=extra[0])
+    if version >= 2**31:  # no version is that high, and the lookup would overflow the database's integer
+        raise _usage("no_version", value=f"{name} {extra[0][:20]}")
     return [do_rollback(ctx, name, version, _locales(ctx, extra[1] if len(extra) > 1 else None))]
 
 

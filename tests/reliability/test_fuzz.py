@@ -379,3 +379,10 @@ def test_a_template_form_with_a_bad_name_is_refused(chat: Chat, db: Database) ->
     before = chat.out.tell()
     dispatch_one(chat, db, ("admin", "command", "/template show ../en/help"))  # a path is not a template name
     assert "salesbot help" not in chat.out.getvalue()[before:]
+
+
+def test_a_huge_template_version_is_answered(chat: Chat, db: Database) -> None:
+    """Found by probing the fuzzer's words: a version past 64 bits overflowed the lookup on SQLite."""
+    dispatch_one(chat, db, ("admin", "command", "/template rollback help " + "1" * 300))
+    dispatch_one(chat, db, ("admin", "command", "/template rollback help v99999999999999999999 en"))
+    assert "没有版本" in chat.out.getvalue()
