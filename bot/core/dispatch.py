@@ -16,7 +16,7 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.context import Context, template_overrides
 from bot.core.db import Database
 from bot.core.errors import UserFacingError
-from bot.core.outbox import KNOWN_TARGETS, Outbox, enqueue
+from bot.core.outbox import KNOWN_TARGETS, Outbox, enqueue, without_waiting_for_disk
 from bot.core.router import Router
 from bot.core.settings import Settings
 from bot.core.types import (
@@ -166,6 +166,7 @@ class Dispatcher:
 
     def _process_once(self, event_id: int, inbound: Inbound, base_key: str) -> DispatchResult:
         with self.db.unit_of_work() as session:
+            without_waiting_for_disk(session)  # the receipt is durable: a lost handling is redone
             person = resolve_person(session, inbound.platform, inbound.user_id)
             if not self._claim(session, event_id, person):
                 return DispatchResult(duplicate=True)

@@ -7,10 +7,10 @@ The queue is bounded: what does not fit is still stored, and the outbox worker's
 Dispatcher.process_stale() handles it a little later, as it does after a crash.
 
 Acknowledgements come first: an ack has a deadline (Slack 3 s, WeCom 5 s, or the platform
-retries), a reply does not. While requests are being acknowledged, a handling thread waits before
-starting its next event, at most YIELD_SECONDS each time, so a burst of requests gets its acks
-at full speed and the replies follow right after it (never starved: one event per
-YIELD_SECONDS per thread at the least, and at once whenever no request is in flight).
+retries), a reply does not. During a burst (BURST or more requests being acknowledged at once) a
+handling thread waits before starting its next event, at most YIELD_SECONDS each time, so the
+burst gets its acks at full speed and the replies follow right after it (never starved: one event
+per YIELD_SECONDS per thread at the least). Under ordinary traffic it never waits.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ log = logging.getLogger("salesbot.handling")
 
 MAX_QUEUED = 5000
 YIELD_SECONDS = 0.5
+BURST = 8
 
 
 class BackgroundHandling:
@@ -50,7 +51,7 @@ class BackgroundHandling:
         finally:
             with self._lock:
                 self._acking -= 1
-                if self._acking == 0:
+                if self._acking == BURST - 1:
                     self._lock.notify_all()
 
     def submit(self, event_id: int, inbound: Inbound) -> bool:
@@ -69,7 +70,8 @@ class BackgroundHandling:
 
     def _run(self, event_id: int, inbound: Inbound) -> None:
         with self._lock:
-            self._lock.wait_for(lambda: self._acking == 0, YIELD_SECONDS)
+            if self._acking >= BURST:
+                self._lock.wait_for(lambda: self._acking < BURST, YIELD_SECONDS)
         try:
             self.dispatcher.process(event_id, inbound, deliver=True)
         except Exception:  # the database is down: the outbox worker handles it later

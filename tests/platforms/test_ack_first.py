@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
+from bot.core import handling
 from bot.core.db import Database
 from bot.core.settings import Settings
 from bot.core.types import Inbound
@@ -124,11 +126,13 @@ def test_a_database_error_before_the_ack_means_no_ack(app: App, adapter: SlackAd
     assert counts(db) == (0, 0, 0)
 
 
-def test_handling_gives_way_to_acks_but_is_never_starved(app: App, db: Database) -> None:
+def test_handling_gives_way_to_a_burst_of_acks_but_is_never_starved(app: App, db: Database) -> None:
     inbound = Inbound("slack", "Ev_ACK5", "U_ZHANG", text=REPORT, channel="DZHANG")
-    with app.handling.acking():  # a request is being acknowledged
+    with contextlib.ExitStack() as burst:
+        for _ in range(handling.BURST):  # a burst of requests being acknowledged
+            burst.enter_context(app.handling.acking())
         app.handle_later(app.receive(inbound), inbound)
-        time.sleep(0.2)
+        time.sleep(handling.YIELD_SECONDS / 3)
         assert counts(db)[1] == 0  # the handling thread waits its turn...
-        assert app.handling.join(5)  # ...but not for ever, though the ack is still "in flight"
+        assert app.handling.join(5)  # ...but not for ever, though the burst goes on
         assert counts(db) == (1, 1, 1)
