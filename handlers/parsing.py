@@ -22,7 +22,6 @@ from services.fields import FieldDef, FieldType, Stage, normalize_label, parse_s
 __all__ = [
     "ArgError",
     "ChineseNumeralError",
-    "GoalPeriod",
     "LabelIndex",
     "LeaderboardPeriod",
     "ParsedReport",
@@ -38,7 +37,6 @@ __all__ = [
     "parse_count",
     "parse_day",
     "parse_future_day",
-    "parse_goal_period",
     "parse_key_actions",
     "parse_leaderboard_args",
     "parse_money",
@@ -50,7 +48,6 @@ __all__ = [
 
 FieldValue = int | Decimal | str | None
 LeaderboardPeriod = Literal["today", "week", "month"]
-GoalKind = Literal["year", "quarter", "month", "week"]
 
 _MAX_COUNT = 2**31 - 1
 _MAX_MONEY = Decimal(10) ** 15
@@ -852,89 +849,3 @@ def parse_leaderboard_args(args: Sequence[str]) -> tuple[LeaderboardPeriod, str 
             raise ArgError("conflicting_period", "period", token, "week")
         period = found
     return period or "today", (" ".join(metric) or None)
-
-
-# ---------------------------------------------------------------------------
-# goal periods
-
-
-@dataclass(frozen=True)
-class GoalPeriod:
-    kind: GoalKind
-    year: int
-    index: int | None = None
-
-    @property
-    def start(self) -> date:
-        if self.kind == "year":
-            return date(self.year, 1, 1)
-        assert self.index is not None
-        if self.kind == "quarter":
-            return date(self.year, 3 * self.index - 2, 1)
-        if self.kind == "month":
-            return date(self.year, self.index, 1)
-        return date.fromisocalendar(self.year, self.index, 1)
-
-    @property
-    def end(self) -> date:
-        """Return the last day of the period (inclusive)."""
-        if self.kind == "year":
-            return date(self.year, 12, 31)
-        assert self.index is not None
-        if self.kind == "week":
-            return date.fromisocalendar(self.year, self.index, 7)
-        last_month = 3 * self.index if self.kind == "quarter" else self.index
-        if last_month == 12:
-            return date(self.year, 12, 31)
-        return date(self.year, last_month + 1, 1) - timedelta(days=1)
-
-    def __contains__(self, day: object) -> bool:
-        return isinstance(day, date) and self.start <= day <= self.end
-
-    def __str__(self) -> str:
-        if self.kind == "year":
-            return f"{self.year}"
-        if self.kind == "quarter":
-            return f"{self.year}-Q{self.index}"
-        if self.kind == "month":
-            return f"{self.year}-{self.index:02d}"
-        return f"{self.year}-W{self.index:02d}"
-
-
-_GOAL_RE = re.compile(
-    r"""(?P<year>[0-9]{4})年?
-    (?: -?Q(?P<q>[1-4])
-      | -(?P<m>[0-9]{1,2})
-      | 年?(?P<cm>[0-9]{1,2})月
-      | -?W(?P<w>[0-9]{1,2})
-      | 第?(?P<cq>[1-4])季度?
-    )?""",
-    re.VERBOSE,
-)
-
-
-def parse_goal_period(text: str) -> GoalPeriod:
-    """Parse `2026`, `2026-Q4`, `2026-12` or `2026-W49` (ISO week); raise ValueError otherwise."""
-    norm = "".join(_nfkc(text).upper().split())
-    match = _GOAL_RE.fullmatch(norm)
-    if match is None:
-        raise ValueError(f"not a period: {text!r}")
-    year = int(match["year"])
-    if not 1900 <= year <= 2999:
-        raise ValueError(f"year out of range: {text!r}")
-    quarter = match["q"] or match["cq"]
-    month = match["m"] or match["cm"]
-    if quarter:
-        return GoalPeriod("quarter", year, int(quarter))
-    if month:
-        if not 1 <= int(month) <= 12:
-            raise ValueError(f"no such month: {text!r}")
-        return GoalPeriod("month", year, int(month))
-    if match["w"]:
-        week = int(match["w"])
-        try:
-            date.fromisocalendar(year, week, 1)
-        except ValueError:
-            raise ValueError(f"no such week: {text!r}") from None
-        return GoalPeriod("week", year, week)
-    return GoalPeriod("year", year)

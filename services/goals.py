@@ -90,6 +90,9 @@ class Period:
             return date(self.year, 12, 31)
         return date(self.year, last_month + 1, 1) - timedelta(days=1)
 
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, date) and self.start <= day <= self.end
+
     def __str__(self) -> str:
         if self.kind is PeriodKind.YEAR:
             return f"{self.year}"

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from handlers.parsing import (
     ArgError,
     ChineseNumeralError,
-    GoalPeriod,
     ParsedReport,
     PastDateError,
     Problem,
@@ -25,7 +24,6 @@ from handlers.parsing import (
     parse_count,
     parse_day,
     parse_future_day,
-    parse_goal_period,
     parse_key_actions,
     parse_leaderboard_args,
     parse_money,
@@ -44,6 +42,7 @@ from services.fields import (
     parse_stage,
     stage_label,
 )
+from services.goals import Period, PeriodKind, parse_period
 
 TODAY = date(2026, 11, 23)  # a Monday
 MAX_AGE = 7
@@ -934,14 +933,14 @@ def test_parse_leaderboard_args_conflicting_periods() -> None:
         ("2026年第4季度", "quarter", 4, "2026-Q4", date(2026, 10, 1), date(2026, 12, 31)),
     ],
 )
-def test_parse_goal_period(
+def test_parse_period(
     text: str, kind: str, index: int | None, canonical: str, start: date, end: date
 ) -> None:
-    period = parse_goal_period(text)
+    period = parse_period(text)
     assert (period.kind, period.year, period.index) == (kind, int(canonical[:4]), index)
     assert str(period) == canonical
     assert (period.start, period.end) == (start, end)
-    assert parse_goal_period(str(period)) == period
+    assert parse_period(str(period)) == period
     assert start in period and end in period
 
 
@@ -962,15 +961,15 @@ def test_parse_goal_period(
         "0999",
     ],
 )
-def test_parse_goal_period_rejects(text: str) -> None:
+def test_parse_period_rejects(text: str) -> None:
     with pytest.raises(ValueError):
-        parse_goal_period(text)
+        parse_period(text)
 
 
 def test_goal_period_is_a_value() -> None:
-    assert GoalPeriod("month", 2026, 12) == parse_goal_period("2026-12")
-    assert date(2026, 11, 30) not in GoalPeriod("month", 2026, 12)
-    assert "2026-12-01" not in GoalPeriod("month", 2026, 12)
+    assert Period(PeriodKind.MONTH, 2026, 12) == parse_period("2026-12")
+    assert date(2026, 11, 30) not in Period(PeriodKind.MONTH, 2026, 12)
+    assert "2026-12-01" not in Period(PeriodKind.MONTH, 2026, 12)
 
 
 # ---------------------------------------------------------------------------
@@ -1043,7 +1042,7 @@ def test_split_command_never_raises(text: str) -> None:
 @FAST
 @given(st.text(max_size=60))
 def test_small_parsers_raise_only_value_error(text: str) -> None:
-    for parse in (parse_money, parse_count, parse_goal_period):
+    for parse in (parse_money, parse_count, parse_period):
         try:
             parse(text)  # type: ignore[operator]
         except ValueError:
