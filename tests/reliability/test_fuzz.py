@@ -235,8 +235,16 @@ def test_report_parser_never_crashes(examples: int) -> None:
 
 
 @pytest.mark.soak
-def test_report_parser_never_crashes_soak() -> None:
-    settings(max_examples=SOAK["parser"], deadline=None, database=None)(given(report_text())(check_parser))()
+def test_report_parser_never_crashes_soak(capsys: pytest.CaptureFixture[str]) -> None:
+    cases = itertools.count()
+
+    def check(text: str) -> None:
+        next(cases)
+        check_parser(text)
+
+    settings(max_examples=SOAK["parser"], deadline=None, database=None)(given(report_text())(check))()
+    with capsys.disabled():  # the count shows how many cases ran (hypothesis' statistics skip nested @given)
+        print(f"\nparser soak: {next(cases)} cases")
 
 
 def _reports(db: Database) -> list[tuple[Any, ...]]:
@@ -320,14 +328,19 @@ def dispatch_one(chat: Chat, db: Database, case: tuple[Any, ...]) -> None:
         assert _reports(db) == before_reports
 
 
-def _fuzz_dispatch(chat: Chat, db: Database, examples: int) -> None:
+def _fuzz_dispatch(chat: Chat, db: Database, examples: int) -> int:
+    """Run `examples` hypothesis cases through dispatch; return how many ran."""
+    cases = itertools.count()
+
     @settings(max_examples=examples, deadline=None, database=None, derandomize=examples < 10_000,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
     @given(inbound())
     def run(case: tuple[Any, ...]) -> None:
+        next(cases)
         dispatch_one(chat, db, case)
 
     run()
+    return next(cases)
 
 
 def test_the_fuzz_covers_every_route() -> None:
@@ -352,8 +365,11 @@ def test_a_huge_count_in_a_report_is_answered(chat: Chat, db: Database) -> None:
 
 
 @pytest.mark.soak
-def test_every_command_and_button_answers_in_words_soak(chat: Chat, db: Database) -> None:
-    _fuzz_dispatch(chat, db, SOAK["dispatch"])
+def test_every_command_and_button_answers_in_words_soak(chat: Chat, db: Database,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    cases = _fuzz_dispatch(chat, db, SOAK["dispatch"])
+    with capsys.disabled():
+        print(f"\ndispatch soak: {cases} cases")
 
 
 def test_a_nul_character_is_answered(chat: Chat, db: Database) -> None:
