@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, text, update
+from sqlalchemy import bindparam, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -177,6 +177,15 @@ def enqueue(session: Session, messages: Iterable[Outbound], *, base_key: str, se
     return insert_ignore(session, rows)
 
 
+_OUTBOX = OutboxMessage.__table__
+_MARK_SENT = (
+    update(_OUTBOX).where(_OUTBOX.c.key == bindparam("k"))
+    .values(status=OutboxStatus.SENT, sent_at=bindparam("now", type_=_OUTBOX.c.sent_at.type), lease_until=None, last_error=None,
+            ref_channel=func.coalesce(bindparam("rc"), _OUTBOX.c.ref_channel),
+            ref_id=func.coalesce(bindparam("ri"), _OUTBOX.c.ref_id))
+)
+
+
 class Outbox:
     """Deliver outbox rows through the platform ports; safe with several senders at once."""
 
@@ -340,14 +349,25 @@ class Outbox:
 
     def _record_rows(self, results: Sequence[tuple[Envelope, SendResult]]) -> int:
         now = self.clock.now()
+        # The common case, sent with nothing more to keep than the platform's message id, is one
+        # UPDATE per row by key; the rest (retries, give-ups, WeCom response codes) goes through the ORM.
+        plain = [(env, res) for env, res in results if res.ok and not res.response_code]
+        other = [(env, res) for env, res in results if not (res.ok and not res.response_code)]
         with self.db.unit_of_work() as s:
             without_waiting_for_disk(s)
-            rows = {r.key: r for r in s.scalars(
-                select(OutboxMessage).where(OutboxMessage.key.in_([env.key for env, _ in results])))}
-            for env, result in results:
-                row = rows.get(env.key)
-                if row is not None:
-                    self._apply(row, env, result, now)
+            if plain:
+                s.execute(_MARK_SENT, [{"k": env.key, "now": now, "rc": res.ref_channel or None,
+                                        "ri": res.ref_id or None} for env, res in plain])
+                for env, _ in plain:
+                    log.info("sent key=%s platform=%s kind=%s", env.key, env.platform, env.target_kind)
+                    self._notify(env.platform, "sent")
+            if other:
+                rows = {r.key: r for r in s.scalars(
+                    select(OutboxMessage).where(OutboxMessage.key.in_([env.key for env, _ in other])))}
+                for env, result in other:
+                    row = rows.get(env.key)
+                    if row is not None:
+                        self._apply(row, env, result, now)
         return sum(1 for _, result in results if result.ok)
 
     def _apply(self, row: OutboxMessage, env: Envelope, result: SendResult, now: datetime) -> None:
