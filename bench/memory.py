@@ -1,15 +1,26 @@
 """Memory of `salesbot serve`: RSS idle, after warm-up and after sustained signed Slack report DMs.
 
-    python bench/memory.py [--db URL] [--seconds 60] [--concurrency 10] [--workers 1] [--sample 5]
+    python bench/memory.py [--db URL] [--seconds 60] [--concurrency 10] [--workers 1]
+                           [--max-backlog 200] [--sample 5]
 
 Starts the real server (subprocess, loopback, Slack pointed at a fake Web API), reads VmRSS from
 /proc/PID/status of the server and its child processes. Goals: <= 200 MB after load, and growth
-<= 5 % from the end of the warm-up (first 20 % of the load) to the end of the load.
+<= 5 % from the end of the warm-up (first 20 % of the load) to after the load (once what was
+acknowledged has been handled and sent, at most 120 s).
 
-`--sample N` also prints the RSS curve every N seconds of the load (with the server's threads and,
-on SQLite, its open database connections). Debugging: SALESBOT_BENCH_TRACEMALLOC=1 runs the server
-under tracemalloc and prints the top allocation growth from the end of the warm-up to the end of
-the load (slow: the figures of such a run are not the benchmark's).
+The server acknowledges a report before handling it, and acknowledging is much cheaper: a closed
+loop of senders outruns the handling, and the server then holds up to 5,000 acknowledged events in
+memory (bot.core.handling.MAX_QUEUED) — growth that stops at that bound. By default the senders
+pause while more than `--max-backlog` acknowledged events wait to be handled, so the load is the
+most the server sustains end to end and the growth figure shows what a steady load leaves behind;
+`--max-backlog 0` sends flat out (the queue fills within the run: its growth is that bound).
+
+`--sample N` also prints the RSS curve every N seconds from the start of the load through the
+draining (with the server's threads and, on SQLite, its open database connections and file size).
+Debugging, inside the server: SALESBOT_BENCH_DEBUG=1 prints SQLite's allocator, glibc's arenas
+(in use / free), Python object count and pool status every `--sample` seconds;
+SALESBOT_BENCH_TRACEMALLOC=1 also runs it under tracemalloc and prints the top Python allocation
+growth from the end of the warm-up to after the load (slow: such runs' figures are not the bench's).
 """
 
 from __future__ import annotations
@@ -369,7 +380,7 @@ def main() -> None:
           f"growth after warm-up {growth * 100:+.1f} % (goal <= {GOAL_GROWTH * 100:g} %)  "
           f"{'ok' if mb <= GOAL_MB and growth <= GOAL_GROWTH else 'MISSED'}")
     if sampler is not None and sampler.points:
-        print(f"RSS every {args.sample:g} s of load (s: MB, threads"
+        print(f"RSS every {args.sample:g} s of load and draining (s: MB, threads"
               + (", SQLite connections, database + WAL MB)" if db_file else ")"))
         cells = [f"{t:4.0f}: {kb / 1024:5.1f}, {th}" + (f", {c}, {size / 1024:.1f}" if db_file else "")
                  for t, kb, th, c, size in sampler.points]

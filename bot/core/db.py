@@ -17,8 +17,9 @@ _SQLITE_BUSY_MS = 30000
 # busy handler (sleep and retry) and keeps its own page cache and statement cache. One connection per
 # engine: threads queue for it in the pool (first come, first served, woken at once) instead, and the
 # process keeps one warm cache. Measured with bench/memory.py: the default pool (5 + 10 overflow,
-# opened and closed under load) left the server's RSS rising steadily (+5 %/100 s under paced load,
-# all of it malloc memory freed but kept); one connection: +1.4 % and flattening, same throughput.
+# 12 connections open under load) left the server's RSS rising steadily (+5 % in 100 s of paced
+# load, most of it malloc memory freed but kept by glibc's arenas, not live objects); one
+# connection: +1.4 % and flattening, with as many reports handled.
 # A thread that needed a second connection while holding one would already wait out the busy
 # timeout on BEGIN IMMEDIATE; with one connection it waits out the same timeout in the pool.
 SQLITE_POOL_SIZE = 1
