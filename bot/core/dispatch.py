@@ -88,7 +88,7 @@ class Dispatcher:
         _strip_nul(inbound)
         base_key = f"in:{inbound.platform}:{inbound.event_key}"
         try:
-            result = self._dispatch_once(inbound, base_key)
+            result = self._dispatch_once(inbound, base_key, send_after=deliver)
         except IntegrityError:
             log.info("duplicate platform=%s key=%s", inbound.platform, inbound.event_key)
             return DispatchResult(duplicate=True)
@@ -100,7 +100,11 @@ class Dispatcher:
 
     def _finish(self, inbound: Inbound, result: DispatchResult, started: float, deliver: bool) -> None:
         if deliver and self.outbox is not None and result.keys:
-            self.outbox.deliver(result.keys)
+            self.outbox.send_claimed(result.claimed)
+            claimed = {env.key for env in result.claimed}
+            rest = [key for key in result.keys if key not in claimed]
+            if rest:
+                self.outbox.deliver(rest)
         if self.observe is not None:
             self.observe(inbound.platform, result.route or "none", time.perf_counter() - started)
         log.info("inbound platform=%s kind=%s route=%s duplicate=%s replies=%d", inbound.platform,
@@ -113,18 +117,24 @@ class Dispatcher:
                                  received_at=now, processed_at=now))
         session.flush()  # a retry fails here, before any work is done
 
-    def _dispatch_once(self, inbound: Inbound, base_key: str) -> DispatchResult:
+    def _dispatch_once(self, inbound: Inbound, base_key: str, *, send_after: bool) -> DispatchResult:
         with self.db.unit_of_work() as session:
             person = resolve_person(session, inbound.platform, inbound.user_id)
             self._record(session, inbound, person)
-            return self._handle(session, inbound, person, base_key)
+            return self._handle(session, inbound, person, base_key, send_after=send_after)
 
-    def _handle(self, session: Session, inbound: Inbound, person: Person | None, base_key: str) -> DispatchResult:
+    def _handle(self, session: Session, inbound: Inbound, person: Person | None, base_key: str, *,
+                send_after: bool) -> DispatchResult:
+        """Run the handler and write its replies; `send_after`: the caller sends them after the commit."""
         ctx = Context(session=session, settings=self.settings, clock=self.clock,
                       renderer=template_overrides(session), person=person, inbound=inbound)
         route_name, result = self._run(ctx, inbound)
-        keys = enqueue(session, result.messages, base_key=base_key, settings=self.settings,
-                       now=self.clock.now())
+        now = self.clock.now()
+        if send_after and self.outbox is not None:
+            keys, claimed = self.outbox.enqueue_claimed(session, result.messages, base_key=base_key, now=now)
+            return DispatchResult(keys=tuple(keys), form_errors=result.form_errors, route=route_name,
+                                  claimed=tuple(claimed))
+        keys = enqueue(session, result.messages, base_key=base_key, settings=self.settings, now=now)
         return DispatchResult(keys=tuple(keys), form_errors=result.form_errors, route=route_name)
 
     # -- acknowledge first, handle after ---------------------------------------------------
@@ -149,7 +159,7 @@ class Dispatcher:
         started = time.perf_counter()
         base_key = f"in:{inbound.platform}:{inbound.event_key}"
         try:
-            result = self._process_once(event_id, inbound, base_key)
+            result = self._process_once(event_id, inbound, base_key, send_after=deliver)
         except Exception:
             log.exception("handler failed platform=%s key=%s", inbound.platform, inbound.event_key)
             result = self._internal_error(inbound, base_key, event_id=event_id)
@@ -164,13 +174,13 @@ class Dispatcher:
         )
         return bool(claimed.rowcount)
 
-    def _process_once(self, event_id: int, inbound: Inbound, base_key: str) -> DispatchResult:
+    def _process_once(self, event_id: int, inbound: Inbound, base_key: str, *, send_after: bool) -> DispatchResult:
         with self.db.unit_of_work() as session:
             without_waiting_for_disk(session)  # the receipt is durable: a lost handling is redone
             person = resolve_person(session, inbound.platform, inbound.user_id)
             if not self._claim(session, event_id, person):
                 return DispatchResult(duplicate=True)
-            return self._handle(session, inbound, person, base_key)
+            return self._handle(session, inbound, person, base_key, send_after=send_after)
 
     def process_stale(self, *, older_than_seconds: float = 15.0, limit: int = 100) -> int:
         """Handle events stored but never handled (their process died after the ack); return how many."""

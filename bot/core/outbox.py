@@ -103,8 +103,14 @@ def _people_targets(session: Session, person_ids: list[int], enabled: Sequence[s
 def rows_for(session: Session, messages: Iterable[Outbound], *, base_key: str, enabled: Sequence[str],
              now: datetime) -> list[dict[str, Any]]:
     """Expand messages to one outbox row per platform target, each with a unique key."""
-    rows: list[dict[str, Any]] = []
-    messages = list(messages)
+    return [row for _, row in _rows_by_message(session, list(messages), base_key=base_key, enabled=enabled,
+                                               now=now)]
+
+
+def _rows_by_message(session: Session, messages: list[Outbound], *, base_key: str, enabled: Sequence[str],
+                     now: datetime) -> list[tuple[Outbound, dict[str, Any]]]:
+    """rows_for(), each row with the message it came from."""
+    rows: list[tuple[Outbound, dict[str, Any]]] = []
     everywhere = _people_targets(session, [m.to.person_id for m in messages
                                            if isinstance(m.to, ToPerson) and m.to.platform is None], enabled)
     for index, msg in enumerate(messages):
@@ -126,7 +132,7 @@ def rows_for(session: Session, messages: Iterable[Outbound], *, base_key: str, e
         payload = msg.payload()
         for platform, kind, target in targets:
             suffix = f":{platform}:{kind}" if len(targets) > 1 else f":{platform}"
-            rows.append({
+            rows.append((msg, {
                 "key": (key + suffix)[:191],
                 "platform": platform,
                 "target_kind": kind,
@@ -138,7 +144,7 @@ def rows_for(session: Session, messages: Iterable[Outbound], *, base_key: str, e
                 "attempts": 0,
                 "next_attempt_at": now,
                 "created_at": now,
-            })
+            }))
     return rows
 
 
@@ -284,7 +290,41 @@ class Outbox:
             update_response_code=upd_code, update_response_code_at=upd_code_at,
         )
 
+    def enqueue_claimed(self, session: Session, messages: Iterable[Outbound], *, base_key: str,
+                        now: datetime) -> tuple[list[str], list[Envelope]]:
+        """enqueue() for replies that are sent right after the caller commits (send_claimed).
+
+        A reply keyed only by the event it answers (no key of its own, which could already be in
+        the table, and no message it replaces) is written already claimed, SENDING under a lease
+        like _claim() would leave it, so sending it needs no second transaction. If this process
+        dies before sending, the lease runs out and any sender picks it up. Rows WeCom paces per
+        member, and rows on a platform this outbox does not send, are written PENDING as enqueue()
+        writes them and go out through deliver().
+        """
+        pairs = _rows_by_message(session, list(messages), base_key=base_key, enabled=self.settings.platforms,
+                                 now=now)
+        lease = now + timedelta(seconds=self.settings.outbox.lease_seconds)
+        claimed: list[Envelope] = []
+        for msg, row in pairs:
+            if (msg.key is None and msg.update_of is None and row["platform"] in self.ports
+                    and not (row["platform"] == "wecom" and row["target_kind"] == "user")):
+                row.update(status=OutboxStatus.SENDING, lease_until=lease, attempts=1)
+                claimed.append(Envelope(key=row["key"], platform=row["platform"], target_kind=row["target_kind"],
+                                        target=row["target"], payload=row["payload"], person_id=row["person_id"]))
+        rows = [row for _, row in pairs]
+        if claimed:  # executemany needs one shape: every row names every column
+            for row in rows:
+                row.setdefault("lease_until", None)
+        return insert_ignore(session, rows), claimed
+
     # -- sending ------------------------------------------------------------------------
+    def send_claimed(self, envelopes: Sequence[Envelope]) -> tuple[int, int]:
+        """Send rows written by enqueue_claimed() once their transaction has committed."""
+        if not envelopes:
+            return 0, 0
+        ok_count = self._send_batch(list(envelopes))
+        return ok_count, len(envelopes) - ok_count
+
     def deliver(self, keys: Sequence[str] | None = None, *, limit: int = 200) -> tuple[int, int]:
         """Send what is due (only `keys` if given); return (sent, failed)."""
         sent = failed = 0

@@ -170,3 +170,5 @@ class DispatchResult:
     keys: tuple[str, ...] = ()
     form_errors: dict[str, str] | None = None
     route: str | None = None
+    # Replies written already claimed for sending (bot.core.ports.Envelope), sent after the commit.
+    claimed: tuple[Any, ...] = ()

@@ -6,14 +6,15 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.core import handling
 from bot.core.db import Database
 from bot.core.settings import Settings
-from bot.core.types import Inbound
+from bot.core.types import Inbound, Outbound, ToTarget
 from bot.platforms.slack.app import SlackAdapter
 from bot.wiring import App
 from bot.worker import OutboxWorker
@@ -136,3 +137,59 @@ def test_handling_gives_way_to_a_burst_of_acks_but_is_never_starved(app: App, db
         assert counts(db)[1] == 0  # the handling thread waits its turn...
         assert app.handling.join(5)  # ...but not for ever, though the burst goes on
         assert counts(db) == (1, 1, 1)
+
+
+def outbox_rows(db: Database) -> list[OutboxMessage]:
+    with db.unit_of_work() as s:
+        return list(s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def test_a_reply_is_written_claimed_and_sent_after_the_commit_without_a_second_claim(
+        app: App, db: Database, fake: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
+    inbound = Inbound("slack", "Ev_CLAIM1", "U_ZHANG", text=REPORT, channel="DZHANG")
+    event_id = app.receive(inbound)
+    assert event_id is not None
+    # The process dies between the handling commit and the send.
+    monkeypatch.setattr(app.outbox, "send_claimed", lambda envelopes: (0, 0))
+    result = app.process(event_id, inbound)
+    assert [env.key for env in result.claimed] == list(result.keys) and len(result.keys) == 1
+    (row,) = outbox_rows(db)
+    assert (row.status, row.attempts) == ("sending", 1) and row.lease_until is not None
+    # Nobody else sends it while its lease holds...
+    assert app.outbox.deliver() == (0, 0)
+    assert fake.ok_calls("chat.postMessage") == []
+    # ...and once the lease runs out (the sender is gone), the next sender does, once.
+    with db.unit_of_work() as s:
+        s.execute(update(OutboxMessage).values(lease_until=app.clock.now() - timedelta(seconds=1)))
+    assert app.outbox.deliver() == (1, 0)
+    assert app.outbox.deliver() == (0, 0)
+    assert len(fake.ok_calls("chat.postMessage")) == 1
+    (row,) = outbox_rows(db)
+    assert (row.status, row.attempts) == ("sent", 2)
+
+
+def test_a_reply_sent_right_after_handling_is_sent_once_with_one_attempt(app: App, db: Database,
+                                                                          fake: FakeSlack) -> None:
+    inbound = Inbound("slack", "Ev_CLAIM2", "U_ZHANG", text=REPORT, channel="DZHANG")
+    result = app.process(app.receive(inbound), inbound)
+    assert len(result.claimed) == 1
+    (row,) = outbox_rows(db)
+    assert (row.status, row.attempts, row.lease_until) == ("sent", 1, None)
+    assert len(fake.ok_calls("chat.postMessage")) == 1
+    assert app.outbox.deliver() == (0, 0)
+
+
+def test_only_replies_keyed_by_their_event_on_a_platform_we_send_are_written_claimed(app: App, db: Database) -> None:
+    messages = [
+        Outbound(to=ToTarget("slack", "user", "DZHANG"), text="one"),
+        Outbound(to=ToTarget("slack", "user", "DZHANG"), text="two", key="own-key"),  # may exist already
+        Outbound(to=ToTarget("slack", "user", "DZHANG"), text="three", update_of="own-key"),
+        Outbound(to=ToTarget("wecom", "user", "zhangwei"), text="four"),  # no WeCom port here
+    ]
+    with db.unit_of_work() as s:
+        keys, claimed = app.outbox.enqueue_claimed(s, messages, base_key="in:test:Ev_CLAIM3", now=app.clock.now())
+    assert [env.key for env in claimed] == ["in:test:Ev_CLAIM3:0:slack"]
+    assert len(keys) == 4
+    status = {row.key: row.status for row in outbox_rows(db)}
+    assert status == {"in:test:Ev_CLAIM3:0:slack": "sending", "own-key:slack": "pending",
+                      "in:test:Ev_CLAIM3:2:slack": "pending", "in:test:Ev_CLAIM3:3:wecom": "pending"}
