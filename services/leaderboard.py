@@ -51,7 +51,8 @@ def team_ranking(*, session: Session, team: Team, metric: str, start: date, end:
     if metric in COLUMN_KEYS:  # one query (the evening job runs this for every team: bench/leaderboard.py)
         params = {"team_id": team.id, "start": start, "end": end}
         rows = [(pid, code, name, _num(total), bool(on_end))
-                for pid, code, name, total, on_end in session.execute(_column_ranking(metric), params)]
+                # On the session's connection: a Core select needs none of the ORM's result handling.
+                for pid, code, name, total, on_end in session.connection().execute(_column_ranking(metric), params)]
     else:
         people = list(session.execute(select(Person.id, Person.code, Person.name).where(*members)))
         totals = metric_totals(session=session, person_ids=[p.id for p in people], metric=metric, start=start,
