@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -128,15 +129,27 @@ def run_job(*, db: Database, settings: Settings, clock: Clock, name: str,
 
 
 def deliver_keys(outbox: Outbox, keys: Sequence[str], tick: Progress | None = None) -> tuple[int, int]:
-    """Deliver these outbox keys in chunks; what fails stays in the outbox for the retry worker."""
-    sent = failed = 0
-    for start in range(0, len(keys), DELIVER_CHUNK):
-        chunk = keys[start:start + DELIVER_CHUNK]
-        ok, bad = outbox.deliver(chunk, limit=len(chunk))
-        sent += ok
-        failed += bad
-        if tick is not None:
-            tick(min(start + len(chunk), len(keys)), len(keys))
+    """Deliver these outbox keys in chunks; what fails stays in the outbox for the retry worker.
+
+    The next chunk is claimed while this one is being sent (a fan-out's senders never wait for a
+    claim); a chunk is sent only after the one before it, so one person's messages keep their order.
+    """
+    chunks = [keys[start:start + DELIVER_CHUNK] for start in range(0, len(keys), DELIVER_CHUNK)]
+    sent = failed = done = 0
+    if not chunks:
+        return sent, failed
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="claim-ahead") as ahead:
+        claiming = ahead.submit(outbox.claim, chunks[0])
+        for index, chunk in enumerate(chunks):
+            batch = claiming.result()
+            if index + 1 < len(chunks):
+                claiming = ahead.submit(outbox.claim, chunks[index + 1])
+            ok, bad = outbox.send_claimed(batch)
+            sent += ok
+            failed += bad
+            done += len(chunk)
+            if tick is not None:
+                tick(done, len(keys))
     return sent, failed
 
 
