@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -9,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, text, update
+from sqlalchemy import bindparam, case, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -184,12 +185,36 @@ def enqueue(session: Session, messages: Iterable[Outbound], *, base_key: str, se
 
 
 _OUTBOX = OutboxMessage.__table__
-_MARK_SENT = (
-    update(_OUTBOX).where(_OUTBOX.c.key == bindparam("k"))
-    .values(status=OutboxStatus.SENT, sent_at=bindparam("now", type_=_OUTBOX.c.sent_at.type), lease_until=None, last_error=None,
-            ref_channel=func.coalesce(bindparam("rc"), _OUTBOX.c.ref_channel),
-            ref_id=func.coalesce(bindparam("ri"), _OUTBOX.c.ref_id))
-)
+
+
+MARK_SENT_ROWS = 25  # rows per statement in _mark_sent (one cached statement per size up to this)
+
+
+@functools.cache
+def _mark_sent_statement(rows: int) -> Any:
+    """UPDATE `rows` rows by key to sent, each keeping its own platform message id (k0.., c0.., i0..)."""
+    t = _OUTBOX.c
+    keys = [bindparam(f"k{i}", type_=t.key.type) for i in range(rows)]
+    channel = case(*[(keys[i], bindparam(f"c{i}", type_=t.ref_channel.type)) for i in range(rows)], value=t.key)
+    ref_id = case(*[(keys[i], bindparam(f"i{i}", type_=t.ref_id.type)) for i in range(rows)], value=t.key)
+    return (update(_OUTBOX).where(t.key.in_(keys))
+            .values(status=OutboxStatus.SENT, sent_at=bindparam("now", type_=t.sent_at.type), lease_until=None,
+                    last_error=None, ref_channel=func.coalesce(channel, t.ref_channel),
+                    ref_id=func.coalesce(ref_id, t.ref_id)))
+
+
+def _mark_sent(s: Session, results: Sequence[tuple[Envelope, SendResult]], now: datetime) -> None:
+    """Store a batch of plain successful sends with one UPDATE per MARK_SENT_ROWS rows.
+
+    One statement, not one per row: with sixteen threads sending, each statement the database
+    driver runs waits for its turn at the interpreter again (SQLite's executemany: once per row).
+    """
+    for start in range(0, len(results), MARK_SENT_ROWS):
+        chunk = results[start:start + MARK_SENT_ROWS]
+        params: dict[str, Any] = {"now": now}
+        for i, (env, res) in enumerate(chunk):
+            params[f"k{i}"], params[f"c{i}"], params[f"i{i}"] = env.key, res.ref_channel or None, res.ref_id or None
+        s.execute(_mark_sent_statement(len(chunk)), params)
 
 
 class Outbox:
@@ -366,22 +391,43 @@ class Outbox:
         workers = min(self.settings.outbox.concurrency, len(groups))
         if workers <= 1:
             return sum(self._send_one(env) for env in batch)
-        from concurrent.futures import ThreadPoolExecutor, as_completed
+        from concurrent.futures import ThreadPoolExecutor
 
+        done: list[tuple[Envelope, SendResult]] = []
+        ready = threading.Condition()
+        running = len(groups)
+
+        def send_group(envs: list[Envelope]) -> None:
+            nonlocal running
+            try:
+                for env in envs:
+                    result = self._attempt(env)
+                    with ready:
+                        done.append((env, result))
+                        if len(done) >= RECORD_BATCH:
+                            ready.notify()
+            finally:
+                with ready:
+                    running -= 1
+                    ready.notify()
+
+        # Senders only talk to the platform; this thread records their results RECORD_BATCH rows per
+        # transaction (a crash in between can repeat at most those few sends, never lose one), and
+        # wakes up once per batch, not once per message.
         ok = 0
-        pending: list[tuple[Envelope, SendResult]] = []
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="outbox-send") as pool:
-            futures = [pool.submit(lambda envs: [(e, self._attempt(e)) for e in envs], envs)
-                       for envs in groups.values()]
-            # Senders only talk to the platform; this thread records their results a few rows per
-            # transaction (a crash in between can repeat at most those few sends, never lose one).
-            for future in as_completed(futures):
-                pending.extend(future.result())
-                if len(pending) >= RECORD_BATCH:
-                    ok += self._record_many(pending)
-                    pending = []
-        if pending:
-            ok += self._record_many(pending)
+            futures = [pool.submit(send_group, envs) for envs in groups.values()]
+            while True:
+                with ready:
+                    ready.wait_for(lambda: len(done) >= RECORD_BATCH or running == 0)
+                    results, done[:] = list(done), []
+                    finished = running == 0
+                if results:
+                    ok += self._record_many(results)
+                if finished:
+                    break
+            for future in futures:
+                future.result()
         return ok
 
     def _attempt(self, env: Envelope) -> SendResult:
@@ -416,8 +462,7 @@ class Outbox:
         with self.db.unit_of_work() as s:
             without_waiting_for_disk(s)
             if plain:
-                s.execute(_MARK_SENT, [{"k": env.key, "now": now, "rc": res.ref_channel or None,
-                                        "ri": res.ref_id or None} for env, res in plain])
+                _mark_sent(s, plain, now)
                 for env, _ in plain:
                     log.info("sent key=%s platform=%s kind=%s", env.key, env.platform, env.target_kind)
                     self._notify(env.platform, "sent")

@@ -52,3 +52,16 @@ def test_chunks_claimed_ahead_keep_each_persons_order_and_send_each_once(
     with db.unit_of_work() as s:
         status = dict(s.execute(select(OutboxMessage.key, OutboxMessage.status)).all())
     assert status[keys[4]] == "pending" and all(status[k] == "sent" for k in keys if k != keys[4])
+
+
+def test_a_batch_of_sends_is_recorded_with_each_rows_own_platform_message_id(
+        app: App, db: Database, fake: FakeSlack) -> None:
+    messages = [Outbound(to=ToTarget("slack", "user", f"U{i:02d}"), text=f"m{i}") for i in range(60)]
+    with db.unit_of_work() as s:
+        keys = enqueue(s, messages, base_key="job:test:ids", settings=app.settings, now=app.clock.now())
+    assert runner.deliver_keys(app.outbox, keys) == (60, 0)  # 60 rows: three statements of up to 25
+    with db.unit_of_work() as s:
+        rows = list(s.execute(select(OutboxMessage.key, OutboxMessage.target, OutboxMessage.ref_channel,
+                                     OutboxMessage.ref_id, OutboxMessage.status)))
+    assert len(rows) == 60 and all(r.status == "sent" and r.ref_channel == "D" + r.target[1:] for r in rows)
+    assert len({r.ref_id for r in rows}) == 60 and None not in {r.ref_id for r in rows}
