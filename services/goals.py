@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections import defaultdict
@@ -12,7 +13,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select, true
+from sqlalchemy import ColumnElement, Date, Select, bindparam, case, func, select, true
 from sqlalchemy.orm import Session
 
 from models import DailyReport, Goal, GoalProposal, GoalScope, ManagedRegion, Person, Region, Role, Team
@@ -347,7 +348,7 @@ def _pct(actual: Decimal, whole: Decimal | None) -> Decimal | None:
     return (actual * _HUNDRED / whole).quantize(Decimal("0.1"), ROUND_HALF_UP)
 
 
-def _progress(target: GoalTarget, goals: Sequence[Goal], sums: dict[str, Decimal], period: Period,
+def _progress(target: GoalTarget, goals: Sequence[Any], sums: dict[str, Decimal], period: Period,
               remaining: int) -> list[Progress]:
     out = []
     for goal in goals:
@@ -379,32 +380,51 @@ def _remaining(calendar: WorkCalendar, day: date, end: date, *, today_done: bool
 _NUMERIC_COLUMNS = ("visits", "new_leads", "new_customers", "opportunities", "signed_amount", "collected_amount")
 
 
-def _view(session: Session, target: GoalTarget, day: date, calendar: WorkCalendar) -> list[Progress]:
-    """Goals and their actuals in one query (the sums are a cross-joined subquery)."""
-    period = month_period(day)
-    condition = _unit_condition(session, target)
+@functools.cache
+def _view_statement(scope: GoalScope) -> Select[Any]:
+    """Goals of one unit and month with the unit's sums, as one query built once per kind of unit."""
+    day = bindparam("day", type_=Date)
+    if scope is GoalScope.USER:
+        condition = DailyReport.person_id == bindparam("unit")
+    elif scope is GoalScope.TEAM:
+        condition = DailyReport.team_id == bindparam("unit")
+    else:
+        condition = DailyReport.team_id.in_(select(Team.id).where(Team.region_id.in_(bindparam("regions",
+                                                                                             expanding=True))))
     sums = (
         select(func.max(case((DailyReport.day == day, 1), else_=0)).label("done_today"),
                *[func.sum(getattr(DailyReport, m)).label(f"sum_{m}") for m in _NUMERIC_COLUMNS])
-        .where(condition, DailyReport.day >= period.start, DailyReport.day <= day,
+        .where(condition, DailyReport.day >= bindparam("start", type_=Date), DailyReport.day <= day,
                DailyReport.submitted_at.is_not(None))
         .subquery()
     )
-    rows = session.execute(
-        select(Goal, sums).join_from(Goal, sums, true()).where(Goal.scope == str(target.scope), Goal.code == target.code,
-                                 Goal.period == str(period)).order_by(Goal.metric)
-    ).all()
+    return (select(Goal.metric, Goal.target, Goal.floor, Goal.stretch, sums).join_from(Goal, sums, true())
+            .where(Goal.scope == bindparam("scope"), Goal.code == bindparam("code"), Goal.period == bindparam("period"))
+            .order_by(Goal.metric))
+
+
+def _view(session: Session, target: GoalTarget, day: date, calendar: WorkCalendar) -> list[Progress]:
+    """Goals and their actuals in one query (the sums are a cross-joined subquery)."""
+    period = month_period(day)
+    params: dict[str, Any] = {"day": day, "start": period.start, "scope": str(target.scope), "code": target.code,
+                              "period": str(period)}
+    if target.scope is GoalScope.REGION:
+        params["regions"] = list(region_subtree(session=session, region_ids=[target.id]))
+    else:
+        params["unit"] = target.id
+    session.flush()  # what the session holds counts (a report just submitted in this unit of work)
+    # Plain rows on the session's connection: this runs for every report's reply and every job's unit.
+    rows = session.connection().execute(_view_statement(target.scope), params).all()
     if not rows:
         return []
     first = rows[0]._mapping
     totals = {m: _num(first[f"sum_{m}"]) for m in _NUMERIC_COLUMNS}
-    goals = [row[0] for row in rows]
-    extras = [g.metric for g in goals if g.metric not in _NUMERIC_COLUMNS]
+    extras = [g.metric for g in rows if g.metric not in _NUMERIC_COLUMNS]
     if extras:
-        totals.update(_sums(session, condition, extras, period.start, day)[0])
+        totals.update(_sums(session, _unit_condition(session, target), extras, period.start, day)[0])
     # a person's today stops counting once reported; a team's or region's day counts until it is over
     today_done = bool(first["done_today"]) and target.scope is GoalScope.USER
-    return _progress(target, goals, totals, period, _remaining(calendar, day, period.end, today_done=today_done))
+    return _progress(target, rows, totals, period, _remaining(calendar, day, period.end, today_done=today_done))
 
 
 def person_progress(*, session: Session, person: Person, day: date, calendar: WorkCalendar) -> list[Progress]:

@@ -50,6 +50,7 @@ def team_ranking(*, session: Session, team: Team, metric: str, start: date, end:
     members = (Person.team_id == team.id, Person.active.is_(True), Person.role != Role.ADMIN)
     if metric in COLUMN_KEYS:  # one query (the evening job runs this for every team: bench/leaderboard.py)
         params = {"team_id": team.id, "start": start, "end": end}
+        session.flush()  # what the session holds counts, as with session.execute()
         rows = [(pid, code, name, _num(total), bool(on_end))
                 # On the session's connection: a Core select needs none of the ORM's result handling.
                 for pid, code, name, total, on_end in session.connection().execute(_column_ranking(metric), params)]
