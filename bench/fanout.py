@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fanout_limits import add_arguments as add_limit_arguments  # noqa: E402
+from fanout_limits import build_reps  # noqa: E402
 from fanout_limits import run_all as run_under_limits  # noqa: E402
-from sqlalchemy import insert, select  # noqa: E402
 
 from bot.core.clock import FixedClock  # noqa: E402
 from bot.core.db import Database  # noqa: E402
@@ -34,26 +34,10 @@ from bot.core.settings import load_settings  # noqa: E402
 from bot.platforms.slack.port import SlackPort  # noqa: E402
 from bot.wiring import App  # noqa: E402
 from jobs.runner import run_job  # noqa: E402
-from models import Identity, Person, Region, Team  # noqa: E402
 from tests.support.fake_slack import running_fake_slack  # noqa: E402
 
 AT = datetime(2026, 11, 23, 0, 45, tzinfo=UTC)  # Monday 08:45 in Shanghai
 GOAL_RATIO = 1.3
-
-
-def build(db: Database, reps: int) -> None:
-    with db.unit_of_work() as s:
-        region = Region(code="r", name="区域")
-        s.add(region)
-        s.flush()
-        team = Team(code="t", name="大团队", region_id=region.id)
-        s.add(team)
-        s.flush()
-        s.execute(insert(Person), [{"code": f"rep{i:05d}", "name": f"销售{i}", "role": "rep", "team_id": team.id,
-                                    "active": True} for i in range(reps)])
-        ids = list(s.scalars(select(Person.id).order_by(Person.id)))
-        s.execute(insert(Identity), [{"person_id": pid, "platform": "slack", "external_id": f"U{pid:07d}"}
-                                     for pid in ids])
 
 
 def main() -> None:
@@ -80,7 +64,7 @@ def unlimited(args: argparse.Namespace) -> bool:
                                  outbox={"concurrency": args.concurrency})
         db = Database(settings.database.url)
         db.upgrade()
-        build(db, args.reps)
+        build_reps(db, args.reps)
 
         # The floor: the same port, the same concurrency, no database.
         port = SlackPort(settings)
