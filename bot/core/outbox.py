@@ -443,9 +443,6 @@ class Outbox:
         self._record_many([(env, result)])
         return result.ok
 
-    def _record(self, env: Envelope, result: SendResult) -> None:
-        self._record_many([(env, result)])
-
     def _record_many(self, results: Sequence[tuple[Envelope, SendResult]]) -> int:
         """Store how each send went, in one transaction; return how many were sent."""
         if self._record_lock is not None:
