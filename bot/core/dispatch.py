@@ -81,7 +81,7 @@ class Receipt:
     around a statement (transaction objects, events, result wrapping): the statement is compiled
     once for the dialect, its values go through the columns' own bind processors, and on SQLite,
     whose pooled connections are in autocommit mode, the single INSERT commits by itself with no
-    BEGIN IMMEDIATE/COMMIT pair. bench/ack.py: 0.19 ms -> 0.07 ms a receipt on SQLite.
+    BEGIN IMMEDIATE/COMMIT pair. Measured alone on SQLite: 0.19 ms -> 0.07 ms a receipt.
     """
 
     COLUMNS = ("platform", "event_key", "kind", "received_at", "payload")
