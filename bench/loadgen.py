@@ -4,14 +4,11 @@ ack latency percentiles. Loopback targets only; every run is bounded in count an
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import statistics
-import struct
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -19,7 +16,9 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlparse
 
 import httpx
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from tests.support.wecom_crypto import encrypt as wecom_encrypt  # WeCom's AES-CBC framing
+from tests.support.wecom_crypto import sign as wecom_signature  # WeCom's msg_signature
 
 REPORT = "日报\n拜访: 3\n新线索: 2\n签约: 12.5万\n回款: 3万\n明日计划: 回访远航集团\n问题: 无"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -91,25 +90,6 @@ class WecomApp:
     encoding_aes_key: str  # 43 characters, as the admin console issues it
     corp_id: str
     agent_id: str = "1000002"
-
-
-def wecom_encrypt(plain: str, *, encoding_aes_key: str, corp_id: str, random16: bytes | None = None) -> str:
-    """Encrypt like WeCom: AES-256-CBC, key = base64(EncodingAESKey + "="), iv = key[:16], over
-    16 random bytes + 4-byte big-endian length + message + corp id, PKCS#7-padded to 32 bytes."""
-    key = base64.b64decode(encoding_aes_key + "=")
-    if len(key) != 32:
-        raise ValueError("EncodingAESKey must decode to 32 bytes")
-    msg = plain.encode()
-    data = (random16 or os.urandom(16)) + struct.pack(">I", len(msg)) + msg + corp_id.encode()
-    pad = 32 - len(data) % 32
-    data += bytes([pad]) * pad
-    enc = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
-    return base64.b64encode(enc.update(data) + enc.finalize()).decode()
-
-
-def wecom_signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str:
-    """WeCom's msg_signature: sha1 over the sorted token, timestamp, nonce and ciphertext."""
-    return hashlib.sha1("".join(sorted([token, timestamp, nonce, encrypt])).encode()).hexdigest()
 
 
 def wecom_text_xml(app: WecomApp, user: str, content: str, *, msg_id: str, create_time: int) -> str:

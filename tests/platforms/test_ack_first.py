@@ -13,32 +13,16 @@ from sqlalchemy import func, select, update
 
 from bot.core import handling
 from bot.core.db import Database
-from bot.core.settings import Settings
 from bot.core.types import Inbound, Outbound, ToTarget
 from bot.platforms.slack.app import SlackAdapter
 from bot.wiring import App
 from bot.worker import OutboxWorker
 from models import DailyReport, InboundEvent, OutboxMessage
-from tests.support.fake_slack import FakeSlack, running_fake_slack
-from tests.support.org import build_org
-from tests.support.slack_app import SECRET, slack_app, slack_settings
+from tests.support.fake_slack import FakeSlack
+from tests.support.slack_app import SECRET
 from tests.support.slack_signing import dm_event, signed_headers
 
 REPORT = "日报\n拜访: 3\n新线索: 2\n签约: 12.5万\n明日计划: 回访远航集团"
-
-
-@pytest.fixture()
-def fake() -> Iterator[FakeSlack]:
-    with running_fake_slack() as fake:
-        yield fake
-
-
-@pytest.fixture()
-def app(settings: Settings, database_url: str, db: Database, fake: FakeSlack) -> Iterator[App]:
-    build_org(db)
-    app = slack_app(slack_settings(database_url, fake), db)
-    yield app
-    app.outbox.ports.clear()
 
 
 @pytest.fixture()

@@ -16,9 +16,8 @@ from bot.core.types import HandlerResult, Outbound, ToPerson
 from bot.http import create_asgi_app
 from bot.wiring import App
 from models import InboundEvent, OutboxMessage
-from tests.support.fake_slack import FakeSlack, running_fake_slack
-from tests.support.org import build_org
-from tests.support.slack_app import SECRET, slack_app, slack_settings
+from tests.support.fake_slack import FakeSlack
+from tests.support.slack_app import SECRET, slack_settings
 from tests.support.slack_signing import (
     FORM,
     block_action,
@@ -28,20 +27,6 @@ from tests.support.slack_signing import (
     signed_headers,
     view_submission,
 )
-
-
-@pytest.fixture()
-def fake() -> Iterator[FakeSlack]:
-    with running_fake_slack() as fake:
-        yield fake
-
-
-@pytest.fixture()
-def app(settings: Settings, database_url: str, db: Database, fake: FakeSlack) -> Iterator[App]:
-    build_org(db)
-    app = slack_app(slack_settings(database_url, fake), db)
-    yield app
-    app.outbox.ports.clear()
 
 
 @pytest.fixture()
