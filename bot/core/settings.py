@@ -123,6 +123,25 @@ class RuleSettings(_Section):
         return {"A": self.tier_a_days, "B": self.tier_b_days}.get(tier.upper(), self.tier_c_days)
 
 
+class StageWeights(_Section):
+    """The chance that an open opportunity at each stage is signed (0 to 1)."""
+
+    lead: float = Field(default=0.0, ge=0, le=1)
+    needs: float = Field(default=0.1, ge=0, le=1)
+    proposal: float = Field(default=0.3, ge=0, le=1)
+    negotiation: float = Field(default=0.6, ge=0, le=1)
+
+
+class ForecastSettings(_Section):
+    stage_weights: StageWeights = StageWeights()
+    # How far back the value of a won deal is measured.
+    lookback_days: int = Field(default=90, ge=7, le=730)
+    # Won deals a person needs in that window for their own average (else their team's, else everyone's).
+    min_deals: int = Field(default=3, ge=1, le=1000)
+    # Over how many workdays the weighted open pipeline is assumed to turn into signings.
+    pipeline_workdays: int = Field(default=21, ge=1, le=260)
+
+
 class ServerSettings(_Section):
     public_url: str = ""
     host: str = "0.0.0.0"
@@ -153,6 +172,7 @@ class Settings(BaseSettings):
     reports: ReportSettings = ReportSettings()
     collab: CollabSettings = CollabSettings()
     rules: RuleSettings = RuleSettings()
+    forecast: ForecastSettings = ForecastSettings()
     server: ServerSettings = ServerSettings()
     outbox: OutboxSettings = OutboxSettings()
 

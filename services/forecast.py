@@ -1,0 +1,497 @@
+"""Forecast: a period-end projection per person, team and region from the run rate and the open pipeline.
+
+For a unit (person, team or region) and a period (a month, a quarter, any goal period), as of a day:
+
+    projection = actual + run-rate part + pipeline part
+
+- actual: the unit's total of the metric from the period's start to the day, counted exactly as `/goal` and
+  the evening post count it (submitted reports; a team's or region's by the team each report was filed in).
+- the rate for the workdays left is a mix of two per-workday rates, weighted by the time progress
+  (时间进度, workdays gone / the period's workdays): the run rate so far (actual / workdays gone) and the
+  pipeline's rate (the weighted value of the open opportunities spread over `pipeline_workdays`). Early in the
+  period the forecast leans on the pipeline; by the end on what was reported. So, with `e` workdays gone, `r`
+  left and `T` in all (per person; a team or region adds its people up):
+      run-rate part = r * (e/T) * actual/e = r * actual / T
+      pipeline part = r * (r/T) * pipeline value / pipeline_workdays
+- pipeline value: open customers (stages lead, needs, proposal, negotiation) owned by the person, each weighted
+  by its stage (`[forecast.stage_weights]`) and valued at the average amount per won deal (a customer marked
+  signed) over the last `lookback_days`: the person's own once they have `min_deals` won deals, else their
+  team's, else the whole organisation's. Customers carry no deal amount; this is the estimate.
+- counts (visits, leads, ...), and money in an organisation where no customer was marked signed in the window
+  (it does not keep stages), get the straight line from the run rate alone: actual * T / e.
+- a team's future is its current people's: reports filed in it by someone who left or moved count as done.
+
+The run-rate-only projection (actual * T / e, the classic straight line) is returned too: the backtest in
+bench/forecast.py compares both. Everything is computed with a few set-based queries for the whole tree, not
+one per person.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
+from importlib.resources import files
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from bot.core.rendering import LOCALES, render_source
+from bot.core.settings import Settings
+from models import Customer, DailyReport, Goal, GoalScope, Person, Region, Role, Team
+from services.calendar import WorkCalendar
+from services.fields import FieldType, Stage, stage_label
+from services.goals import ZERO, Period, _num, region_subtree
+from services.report_fields import COLUMN_KEYS, field_by_key, load_fields
+
+__all__ = ["OPEN_STAGES", "Forecast", "Outlook", "assumptions", "forecast"]
+
+OPEN_STAGES: tuple[Stage, ...] = (Stage.LEAD, Stage.NEEDS, Stage.PROPOSAL, Stage.NEGOTIATION)
+_CENT = Decimal("0.01")
+_HUNDRED = Decimal(100)
+# Before this many workdays are gone the run rate rests on too little: the assumptions say so.
+EARLY_WORKDAYS = 5
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(_CENT, ROUND_HALF_UP)
+
+
+@dataclass
+class Forecast:
+    """One unit's projection for the period; every amount in the metric's unit (yuan for money)."""
+
+    scope: str  # "user" | "team" | "region"
+    code: str
+    name: str
+    parent: str | None  # the key ("team:sh1", "region:east") of the unit above, None for the top
+    actual: Decimal  # equals /goal's actual for the same unit and period
+    target: Decimal | None  # the unit's goal for the period and metric, if it has one
+    floor: Decimal | None
+    stretch: Decimal | None
+    workdays: int  # in the period
+    workdays_gone: int  # as /goal counts them (a person's today is gone once reported; a team's when over)
+    workdays_left: int
+    run_rate: Decimal | None  # per workday so far (a team: its people's rates added up); None before any
+    run_rate_projection: Decimal  # the straight line: actual + run_rate * workdays left
+    run_rate_part: Decimal  # what the run rate adds to the actual in `projection`
+    pipeline_part: Decimal  # what the open pipeline adds
+    projection: Decimal  # actual + run_rate_part + pipeline_part
+    pct_target: Decimal | None  # projection against the target, in percent
+    open_by_stage: dict[str, int]  # open opportunities by stage (every stage of OPEN_STAGES present)
+    pipeline_value: Decimal  # sum over open opportunities of stage weight * deal value
+    deal_value: Decimal | None  # a person's value of one opportunity (None for teams, regions, counts)
+    deal_basis: str  # "person" | "team" | "organisation" | "none" (no won deal anywhere) | "" (not a person)
+    won_deals: int  # won deals in the look-back window behind deal_value (the person's, team's or everyone's)
+
+    @property
+    def key(self) -> str:
+        return f"{self.scope}:{self.code}"
+
+    @property
+    def open_opportunities(self) -> int:
+        return sum(self.open_by_stage.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return plain data for templates."""
+        out = asdict(self)
+        out["key"] = self.key
+        return out
+
+
+@dataclass
+class Outlook:
+    """The forecasts of a unit and everything below it, with the settings they were made with."""
+
+    metric: str
+    kind: str  # "money" | "count"
+    uses_pipeline: bool  # False for counts, and when no deal was won anywhere in the look-back window
+    period: str
+    day: date  # as of (clamped into the period)
+    workdays: int
+    calendar_mode: str  # "CN" | "none"
+    stage_weights: dict[str, Decimal]
+    lookback_days: int
+    min_deals: int
+    pipeline_workdays: int
+    labels: dict[str, str]  # the metric's label by locale
+    nodes: list[Forecast] = field(default_factory=list)  # depth first: a region, its teams and people, sub-regions
+
+    @property
+    def root(self) -> Forecast:
+        return self.nodes[0]
+
+    def node(self, scope: GoalScope | str, code: str) -> Forecast | None:
+        """Return the forecast of one unit of the tree, or None."""
+        key = f"{scope}:{code}"
+        return next((n for n in self.nodes if n.key == key), None)
+
+    def children(self, node: Forecast) -> list[Forecast]:
+        return [n for n in self.nodes if n.parent == node.key]
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["nodes"] = [n.as_dict() for n in self.nodes]
+        return out
+
+
+# ---------------------------------------------------------------------------
+# the pieces, each one query for the whole tree
+
+
+@dataclass
+class _Cell:
+    """One person's reports filed in one team: the period's sum and the look-back window's."""
+
+    actual: Decimal = ZERO
+    lookback: Decimal = ZERO
+    done: bool = False  # reported on the as-of day
+
+
+def _cells(session: Session, scope_condition: ColumnElement[bool], metric: str, period_start: date,
+           lookback_start: date, day: date) -> dict[tuple[int, int | None], _Cell]:
+    """Sum the metric per (person, team) over the period and over the look-back window, in one query."""
+    start = min(period_start, lookback_start)
+    span = (scope_condition, DailyReport.day >= start, DailyReport.day <= day, DailyReport.submitted_at.is_not(None))
+    out: dict[tuple[int, int | None], _Cell] = defaultdict(_Cell)
+    if metric in COLUMN_KEYS:
+        column = getattr(DailyReport, metric)
+        stmt = (select(DailyReport.person_id, DailyReport.team_id,
+                       func.sum(case((DailyReport.day >= period_start, column), else_=None)),
+                       func.sum(case((DailyReport.day >= lookback_start, column), else_=None)),
+                       func.max(case((DailyReport.day == day, 1), else_=0)))
+                .where(*span).group_by(DailyReport.person_id, DailyReport.team_id))
+        for pid, tid, actual, lookback, done in session.execute(stmt):
+            out[(pid, tid)] = _Cell(_num(actual), _num(lookback), bool(done))
+        return out
+    # a field an admin added lives in the JSON column: add it up here (goals.py does the same)
+    for pid, tid, d, extra in session.execute(
+            select(DailyReport.person_id, DailyReport.team_id, DailyReport.day, DailyReport.extra).where(*span)):
+        cell = out[(pid, tid)]
+        value = _num((extra or {}).get(metric))
+        if d >= period_start:
+            cell.actual += value
+        if d >= lookback_start:
+            cell.lookback += value
+        cell.done = cell.done or d == day
+    return out
+
+
+def _pipeline(session: Session, owners: Any, lookback_start: date,
+              day: date) -> tuple[dict[int, dict[str, int]], dict[int, int]]:
+    """Return open opportunities by owner and stage, and won deals by owner in the look-back window."""
+    won_in_window = and_(Customer.signed_on >= lookback_start, Customer.signed_on <= day)
+    stmt = (select(Customer.owner_id, Customer.stage, func.count(Customer.id),
+                   func.sum(case((won_in_window, 1), else_=0)))
+            .where(Customer.owner_id.in_(owners)).group_by(Customer.owner_id, Customer.stage))
+    open_by: dict[int, dict[str, int]] = defaultdict(dict)
+    won: dict[int, int] = defaultdict(int)
+    stages = {str(s) for s in OPEN_STAGES}
+    for owner, stage, count, won_count in session.execute(stmt):
+        if stage in stages:
+            open_by[owner][stage] = int(count)
+        won[owner] += int(won_count or 0)
+    return open_by, won
+
+
+def _deal_stats(session: Session, metric: str, people: Any | None, lookback_start: date,
+                day: date) -> tuple[Decimal, int]:
+    """Return the metric's total and the won deals over the window, for some people (None: everyone)."""
+    span = [DailyReport.day >= lookback_start, DailyReport.day <= day, DailyReport.submitted_at.is_not(None)]
+    deals = [Customer.signed_on >= lookback_start, Customer.signed_on <= day]
+    if people is not None:
+        span.append(DailyReport.person_id.in_(people))
+        deals.append(Customer.owner_id.in_(people))
+    if metric in COLUMN_KEYS:
+        amount = _num(session.scalar(select(func.sum(getattr(DailyReport, metric))).where(*span)))
+    else:
+        amount = sum((_num((extra or {}).get(metric))
+                      for (extra,) in session.execute(select(DailyReport.extra).where(*span))), ZERO)
+    won = int(session.scalar(select(func.count(Customer.id)).where(*deals)) or 0)
+    return amount, won
+
+
+def _goals(session: Session, period: Period, metric: str) -> dict[tuple[str, str], Goal]:
+    return {(g.scope, g.code): g for g in session.scalars(
+        select(Goal).where(Goal.period == str(period), Goal.metric == metric))}
+
+
+# ---------------------------------------------------------------------------
+# the forecast
+
+
+@dataclass
+class _Sums:
+    actual: Decimal = ZERO
+    straight: Decimal = ZERO  # the run-rate-only projection
+    run_part: Decimal = ZERO
+    pipe_part: Decimal = ZERO
+    pipe_value: Decimal = ZERO
+    open_by: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: _Sums) -> None:
+        self.actual += other.actual
+        self.straight += other.straight
+        self.run_part += other.run_part
+        self.pipe_part += other.pipe_part
+        self.pipe_value += other.pipe_value
+        for stage, n in other.open_by.items():
+            self.open_by[stage] = self.open_by.get(stage, 0) + n
+
+
+@dataclass
+class _Unit:
+    scope: GoalScope
+    id: int
+    code: str
+    name: str
+    parent: str | None
+
+
+def _metric_kind(session: Session, metric: str) -> tuple[str, dict[str, str]]:
+    fdef = field_by_key(load_fields(session=session), metric)
+    if fdef is None or fdef.type is FieldType.TEXT:
+        raise ValueError(f"not a number field: {metric!r}")
+    kind = "money" if fdef.type is FieldType.MONEY else "count"
+    return kind, {loc: fdef.label(loc) for loc in LOCALES}
+
+
+def forecast(*, session: Session, unit: Region | Team | Person, period: Period, metric: str, day: date,
+             calendar: WorkCalendar, settings: Settings) -> Outlook:
+    """Project the metric to the period's end for a unit and every unit below it, as of `day`."""
+    config = settings.forecast
+    kind, labels = _metric_kind(session, metric)
+    asof = min(max(day, period.start - timedelta(days=1)), period.end)
+    lookback_start = asof - timedelta(days=config.lookback_days - 1)
+    workdays = calendar.workdays(period.start, period.end)
+    total = len(workdays)
+    # weights are floats in the config; as written there (0.1 stays 0.1) for the money arithmetic
+    weights = {s: Decimal(str(getattr(config.stage_weights, s))) for s in (str(x) for x in OPEN_STAGES)}
+
+    # the units of the tree, top first
+    regions: list[_Unit] = []
+    teams: list[_Unit] = []
+    if isinstance(unit, Region):
+        subtree = region_subtree(session=session, region_ids=[unit.id])
+        rows = session.execute(select(Region.id, Region.code, Region.name, Region.parent_id)
+                               .where(Region.id.in_(subtree))).all()
+        codes = {rid: code for rid, code, _, _ in rows}
+        regions = [_Unit(GoalScope.REGION, rid, code, name,
+                         None if rid == unit.id else f"region:{codes[parent]}") for rid, code, name, parent in rows]
+        teams = [_Unit(GoalScope.TEAM, tid, code, name, f"region:{codes[rid]}") for tid, code, name, rid in
+                 session.execute(select(Team.id, Team.code, Team.name, Team.region_id)
+                                 .where(Team.region_id.in_(subtree)))]
+    elif isinstance(unit, Team):
+        teams = [_Unit(GoalScope.TEAM, unit.id, unit.code, unit.name, None)]
+    team_ids = [t.id for t in teams]
+    team_code = {t.id: t.code for t in teams}
+    if isinstance(unit, Person):
+        people = [_Unit(GoalScope.USER, unit.id, unit.code, unit.name, None)]
+        person_team = {unit.id: unit.team_id}
+        scope_condition: ColumnElement[bool] = DailyReport.person_id == unit.id
+        listed: Any = [unit.id]
+    else:
+        members = (Person.team_id.in_(team_ids), Person.active.is_(True), Person.role != Role.ADMIN)
+        people, person_team = [], {}
+        for pid, code, name, tid in session.execute(
+                select(Person.id, Person.code, Person.name, Person.team_id).where(*members)):
+            people.append(_Unit(GoalScope.USER, pid, code, name, f"team:{team_code[tid]}"))
+            person_team[pid] = tid
+        listed = select(Person.id).where(*members)
+        # a team's reports, and its people's reports filed in a team outside the tree (they moved)
+        scope_condition = or_(DailyReport.team_id.in_(team_ids), DailyReport.person_id.in_(listed))
+
+    session.flush()  # what the session holds counts, as in /goal
+    cells = _cells(session, scope_condition, metric, period.start, lookback_start, asof)
+    money = kind == "money"
+    open_by, won = _pipeline(session, listed, lookback_start, asof) if money else ({}, {})
+    goals = _goals(session, period, metric)
+
+    # workdays gone, as /goal counts them
+    gone_before = sum(1 for d in workdays if d < asof)
+    gone_through = sum(1 for d in workdays if d <= asof)
+    done: dict[int, bool] = defaultdict(bool)
+    for (pid, _), cell in cells.items():
+        done[pid] = done[pid] or cell.done
+
+    def gone_of(pid: int | None) -> int:
+        if day > period.end:
+            return total
+        if day < period.start:
+            return 0
+        return gone_through if pid is not None and done[pid] else gone_before
+
+    # the value of one opportunity: the person's average per won deal, else their team's, else everyone's
+    lookback_by_person: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for (pid, _), cell in cells.items():
+        lookback_by_person[pid] += cell.lookback
+    team_stats: dict[int | None, tuple[Decimal, int]] = {}
+    org_stats: list[tuple[Decimal, int]] = []
+
+    def org_deal_stats() -> tuple[Decimal, int]:
+        if not org_stats:
+            org_stats.append(_deal_stats(session, metric, None, lookback_start, asof))
+        return org_stats[0]
+
+    def team_deal_stats(tid: int | None) -> tuple[Decimal, int]:
+        if tid not in team_stats:
+            if tid is None:
+                team_stats[tid] = (ZERO, 0)
+            elif isinstance(unit, Person):
+                team_people = select(Person.id).where(Person.team_id == tid, Person.active.is_(True),
+                                                      Person.role != Role.ADMIN)
+                team_stats[tid] = _deal_stats(session, metric, team_people, lookback_start, asof)
+            else:
+                ids = [p for p, t in person_team.items() if t == tid]
+                team_stats[tid] = (sum((lookback_by_person[p] for p in ids), ZERO), sum(won[p] for p in ids))
+        return team_stats[tid]
+
+    def deal_value(pid: int) -> tuple[Decimal | None, str, int]:
+        if won[pid] >= config.min_deals:
+            return lookback_by_person[pid] / won[pid], "person", won[pid]
+        amount, deals = team_deal_stats(person_team.get(pid))
+        if deals >= config.min_deals:
+            return amount / deals, "team", deals
+        amount, deals = org_deal_stats()
+        if deals > 0:
+            return amount / deals, "organisation", deals
+        return None, "none", 0
+
+    # Blend the run rate with the pipeline only where the pipeline can be valued: a money metric in an
+    # organisation with won deals in the window (one that does not keep stages gets the straight line).
+    blend = money and (any(won.values()) or org_deal_stats()[1] > 0)
+
+    # per person and team: the run rate over each person's own workdays gone
+    sums: dict[str, _Sums] = defaultdict(_Sums)
+    by_person: dict[int, _Sums] = defaultdict(_Sums)
+    for (pid, tid), cell in cells.items():
+        e = gone_of(pid)
+        straight = cell.actual * total / e if e > 0 else cell.actual  # nothing to draw a line from yet
+        if blend:
+            run_part = cell.actual * (total - e) / total if e > 0 else ZERO
+        else:
+            run_part = straight - cell.actual
+        by_person[pid].add(_Sums(actual=cell.actual, straight=straight, run_part=run_part))
+        if tid in team_code:
+            # a team's future is its current people's: reports of someone who left or moved only count as done
+            member = person_team.get(pid) == tid
+            sums[f"team:{team_code[tid]}"].add(_Sums(actual=cell.actual, straight=straight if member else cell.actual,
+                                                     run_part=run_part if member else ZERO))
+
+    # per person: the pipeline, added up into their team
+    details: dict[int, tuple[Decimal | None, str, int]] = {}
+    for person in people:
+        pipe = _Sums(open_by={st: open_by.get(person.id, {}).get(st, 0) for st in weights})
+        weighted = sum((weights[st] * n for st, n in pipe.open_by.items()), ZERO)
+        if blend and weighted > 0:  # valued only when there is something to value (the fallbacks cost queries)
+            value, basis, deals = deal_value(person.id)
+            details[person.id] = (value, basis, deals)
+            if value is not None and total:
+                r = total - gone_of(person.id)
+                pipe.pipe_value = weighted * value
+                pipe.pipe_part = pipe.pipe_value * r * r / (total * config.pipeline_workdays)
+        mine = sums[f"user:{person.code}"]
+        mine.add(by_person[person.id])
+        mine.add(pipe)
+        if person.parent is not None:
+            sums[person.parent].add(pipe)
+
+    # regions: the sum of their teams and sub-regions, deepest first
+    by_key = {f"{u.scope}:{u.code}": u for u in (*regions, *teams)}
+    children: dict[str, list[str]] = defaultdict(list)
+    for key, u in by_key.items():
+        if u.parent is not None:
+            children[u.parent].append(key)
+    depth: dict[str, int] = {}
+
+    def depth_of(key: str) -> int:
+        if key not in depth:
+            parent = by_key[key].parent
+            depth[key] = 0 if parent is None else depth_of(parent) + 1
+        return depth[key]
+
+    for key in sorted((f"region:{r.code}" for r in regions), key=depth_of, reverse=True):
+        for child in children[key]:
+            sums[key].add(sums[child])
+
+    def node(u: _Unit) -> Forecast:
+        s = sums[f"{u.scope}:{u.code}"]
+        goal = goals.get((str(u.scope), u.code))
+        e = gone_of(u.id) if u.scope is GoalScope.USER else gone_of(None)
+        projection = s.actual + s.run_part + s.pipe_part
+        target = goal.target if goal is not None else None
+        value, basis, deals = details.get(u.id, (None, "", 0)) if u.scope is GoalScope.USER else (None, "", 0)
+        return Forecast(
+            scope=str(u.scope), code=u.code, name=u.name, parent=u.parent, actual=s.actual,
+            target=target, floor=goal.floor if goal is not None else None,
+            stretch=goal.stretch if goal is not None else None,
+            workdays=total, workdays_gone=e, workdays_left=total - e,
+            run_rate=_money(s.straight / total) if total and (e > 0 or s.straight != s.actual) else None,
+            run_rate_projection=_money(s.straight), run_rate_part=_money(s.run_part),
+            pipeline_part=_money(s.pipe_part), projection=_money(projection),
+            pct_target=(projection * _HUNDRED / target).quantize(Decimal("0.1"), ROUND_HALF_UP)
+            if target is not None and target > 0 else None,
+            open_by_stage={st: s.open_by.get(st, 0) for st in weights},
+            pipeline_value=_money(s.pipe_value),
+            deal_value=_money(value) if value is not None else None, deal_basis=basis, won_deals=deals,
+        )
+
+    outlook = Outlook(metric=metric, kind=kind, uses_pipeline=blend, period=str(period), day=asof, workdays=total,
+                      calendar_mode=calendar.mode, stage_weights=weights, lookback_days=config.lookback_days,
+                      min_deals=config.min_deals, pipeline_workdays=config.pipeline_workdays, labels=labels)
+    people_of: dict[str, list[_Unit]] = defaultdict(list)
+    for person in sorted(people, key=lambda x: x.code):
+        people_of[person.parent or ""].append(person)
+    teams_of: dict[str, list[_Unit]] = defaultdict(list)
+    for team in sorted(teams, key=lambda x: x.code):
+        teams_of[team.parent or ""].append(team)
+    subs_of: dict[str, list[_Unit]] = defaultdict(list)
+    for region in sorted(regions, key=lambda x: x.code):
+        subs_of[region.parent or ""].append(region)
+
+    def walk_team(team: _Unit) -> None:
+        outlook.nodes.append(node(team))
+        outlook.nodes.extend(node(p) for p in people_of[f"team:{team.code}"])
+
+    def walk_region(region: _Unit) -> None:
+        outlook.nodes.append(node(region))
+        key = f"region:{region.code}"
+        for team in teams_of[key]:
+            walk_team(team)
+        for sub in subs_of[key]:
+            walk_region(sub)
+
+    if isinstance(unit, Region):
+        walk_region(next(r for r in regions if r.parent is None))
+    elif isinstance(unit, Team):
+        walk_team(teams[0])
+    else:
+        outlook.nodes.append(node(people[0]))
+    return outlook
+
+
+# ---------------------------------------------------------------------------
+# the assumptions in words
+
+
+@lru_cache(maxsize=8)
+def _source(locale: str) -> str:
+    return files("templates").joinpath("forecast", f"{locale}.j2").read_text(encoding="utf-8")
+
+
+def assumptions(*, outlook: Outlook, locale: str, node: Forecast | None = None) -> list[str]:
+    """Say how the forecast was made, one sentence a line, in the reader's language (templates/forecast/)."""
+    locale = locale if locale in LOCALES else "zh-CN"
+    unit = node or outlook.root
+    variables: dict[str, Any] = {
+        "locale": locale, "o": outlook, "n": unit, "label": outlook.labels.get(locale, outlook.metric),
+        "weights": [(stage_label(Stage(s), locale), w * _HUNDRED) for s, w in outlook.stage_weights.items()],
+        "open": [(stage_label(Stage(s), locale), c) for s, c in unit.open_by_stage.items() if c],
+        "early": unit.workdays_gone < EARLY_WORKDAYS and unit.workdays_left > 0,
+        "person": node is not None and node.scope == GoalScope.USER,
+    }
+    text = render_source(_source(locale), variables)
+    return [line.strip() for line in text.splitlines() if line.strip()]
