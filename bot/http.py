@@ -1,4 +1,4 @@
-"""The HTTP server: /slack/events, /wecom/callback, /healthz and /metrics on uvicorn."""
+"""The HTTP server: /slack/events, /wecom/callback, /dingtalk/callback, /healthz and /metrics on uvicorn."""
 
 from __future__ import annotations
 
@@ -102,6 +102,10 @@ def create_asgi_app(app: App, *, run_worker: bool = False) -> Starlette:
     ]
     if app.settings.wecom.enabled:
         routes.extend(_wecom_routes(app))
+    if app.settings.dingtalk.enabled and app.settings.dingtalk.mode == "http":
+        from bot.platforms.dingtalk.routes import dingtalk_routes
+
+        routes.extend(dingtalk_routes(app, on_inbound=metrics.record_inbound))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

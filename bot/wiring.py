@@ -60,6 +60,10 @@ def build_ports(settings: Settings, *, console_stream: TextIO | None = None,
         from bot.platforms.wecom.port import WecomPort
 
         ports["wecom"] = WecomPort(settings)
+    if settings.dingtalk.enabled:
+        from bot.platforms.dingtalk.port import DingtalkPort
+
+        ports["dingtalk"] = DingtalkPort(settings)
     return ports
 
 

@@ -473,6 +473,8 @@ class Outbox:
         return sum(1 for _, result in results if result.ok)
 
     def _apply(self, row: OutboxMessage, env: Envelope, result: SendResult, now: datetime) -> None:
+        for event in result.extra.get("events") or ():  # what a port wants counted: quota, timeout_retry...
+            self._notify(env.platform, str(event))
         if result.ok:
             row.status = OutboxStatus.SENT
             row.sent_at = now

@@ -9,6 +9,18 @@ from dataclasses import dataclass
 from bot.core.context import Context
 from bot.core.types import HandlerResult, Inbound, InboundKind, Outbound
 
+# Typed equivalents of the buttons, for platforms that show commands instead of buttons (DingTalk
+# without a card template) and for anyone who prefers typing: action_id -> (English word, Chinese word).
+# `/approve 12` does exactly what pressing collab_approve with value 12 does, with the same checks.
+BUTTON_COMMANDS: dict[str, tuple[str, str]] = {
+    "collab_approve": ("approve", "批准"),
+    "collab_reject": ("reject", "拒绝"),
+    "nudge_done": ("done", "完成"),
+    "nudge_snooze": ("snooze", "推迟"),
+    "goal_apply": ("apply", "应用"),
+}
+PRESS_WORD = "press"  # `/press ACTION_ID VALUE`: any button by its action id
+
 Handler = Callable[[Context], HandlerResult | list[Outbound]]
 Predicate = Callable[[Inbound], bool]
 
@@ -89,8 +101,20 @@ class Router:
             for r in self.routes:
                 if word in r.commands:
                     return Match(r, word, rest)
-            return None
+            return self._typed_button(word, rest)
         for r in self.routes:
             if r.predicate is not None and r.predicate(inbound):
                 return Match(r, None, inbound.text)
+        return None
+
+    def _typed_button(self, word: str, rest: str) -> Match | None:
+        """Resolve `/approve 12` (or `/press collab_approve 12`) to the button's own route."""
+        action_id = next((a for a, words in BUTTON_COMMANDS.items() if word in words), None)
+        if action_id is None and word == PRESS_WORD:
+            action_id, _, rest = rest.strip().partition(" ")
+        if not action_id:
+            return None
+        for r in self.routes:
+            if r.action_id == action_id:
+                return Match(r, word, rest.strip())
         return None

@@ -94,6 +94,30 @@ class WecomSettings(_Section):
         )
 
 
+class DingtalkSettings(_Section):
+    client_id: str = ""
+    client_secret: SecretStr = SecretStr("")
+    robot_code: str = ""
+    mode: Literal["stream", "http"] = "stream"
+    api_base_url: str = "https://api.dingtalk.com/"
+    oapi_base_url: str = "https://oapi.dingtalk.com/"
+    card_template_id: str = ""
+    max_timestamp_skew_seconds: int = 300
+    # A send that timed out may have arrived (DingTalk has no idempotency key): retry it at most this often.
+    timeout_retries: int = Field(default=1, ge=0, le=5)
+    # Stream: ping the socket when nothing arrived for this long; no pong within the same time: reconnect.
+    stream_watchdog_seconds: float = Field(default=30.0, gt=0)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.client_id and self.client_secret.get_secret_value())
+
+    @property
+    def robot(self) -> str:
+        """The robot code messages are sent with: the AppKey unless robot_code is set."""
+        return self.robot_code or self.client_id
+
+
 class ReportSettings(_Section):
     max_age_days: int = Field(default=7, ge=0, le=366)
 
@@ -169,6 +193,7 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = ScheduleSettings()
     slack: SlackSettings = SlackSettings()
     wecom: WecomSettings = WecomSettings()
+    dingtalk: DingtalkSettings = DingtalkSettings()
     reports: ReportSettings = ReportSettings()
     collab: CollabSettings = CollabSettings()
     rules: RuleSettings = RuleSettings()
@@ -197,7 +222,8 @@ class Settings(BaseSettings):
     @property
     def platforms(self) -> list[str]:
         """Return the enabled chat platforms; console when none is configured."""
-        enabled = [name for name, s in (("slack", self.slack), ("wecom", self.wecom)) if s.enabled]
+        enabled = [name for name, s in (("slack", self.slack), ("wecom", self.wecom), ("dingtalk", self.dingtalk))
+                   if s.enabled]
         return enabled or ["console"]
 
 

@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy.exc import IntegrityError
 
 from bot.core.clock import Clock, SystemClock
 from bot.core.db import Database
 from bot.core.settings import Settings
-from models import KeyValue
+from bot.core.tokens import SharedToken, Token
 
 log = logging.getLogger("salesbot.wecom")
 
 # errcodes that mean "this access token is no good": refresh once and retry.
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
-# Refresh a little before WeCom's own expiry.
-TOKEN_MARGIN = timedelta(seconds=300)
 
 _SECRET_QUERY = re.compile(r"(access_token|corpsecret|key)=[^&\s\"']+")
 
@@ -60,17 +56,6 @@ class ApiReply:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class _Token:
-    value: str
-    expires_at: datetime
-
-
-# One cache per process, shared by every client of the same app.
-_CACHE: dict[str, _Token] = {}
-_LOCK = threading.Lock()
-
-
 class WecomClient:
     """Call the WeCom API with the app's access token; at most one token refresh per call."""
 
@@ -83,7 +68,8 @@ class WecomClient:
         self._own_http = http is None
         self.http = http or httpx.Client(timeout=settings.outbox.http_timeout_seconds)
         self.cache_key = f"wecom_token:{settings.wecom.corp_id}:{settings.wecom.agent_id}"
-        self._memo_key = f"{self.base}|{self.cache_key}"
+        self._token = SharedToken(cache_key=self.cache_key, memo_key=f"{self.base}|{self.cache_key}",
+                                  clock=self.clock, db=lambda: self.db, fetch=self._fetch_token)
 
     @property
     def db(self) -> Database:
@@ -98,44 +84,13 @@ class WecomClient:
     # -- access token ---------------------------------------------------------------------
     def token(self, *, stale: str | None = None) -> str:
         """Return a valid access token; `stale` is one WeCom just refused."""
-        now = self.clock.now()
-        with _LOCK:
-            cached = _CACHE.get(self._memo_key)
-            if cached and cached.value != stale and cached.expires_at > now + TOKEN_MARGIN:
-                return cached.value
-            shared = self._load_shared(now)
-            if shared and shared.value != stale:
-                _CACHE[self._memo_key] = shared
-                return shared.value
-            fresh = self._fetch_token(now)
-            _CACHE[self._memo_key] = fresh
-            self._store_shared(fresh)
-            return fresh.value
+        return self._token.get(stale=stale)
 
     def forget_token(self) -> None:
         """Drop the cached token in this process (tests, or after a secret change)."""
-        with _LOCK:
-            _CACHE.pop(self._memo_key, None)
+        self._token.forget()
 
-    def _load_shared(self, now: datetime) -> _Token | None:
-        with self.db.unit_of_work() as s:
-            row = s.get(KeyValue, self.cache_key)
-            if row is None or row.expires_at is None or row.expires_at <= now + TOKEN_MARGIN:
-                return None
-            return _Token(row.value, row.expires_at)
-
-    def _store_shared(self, token: _Token) -> None:
-        try:
-            with self.db.unit_of_work() as s:
-                row = s.get(KeyValue, self.cache_key)
-                if row is None:
-                    s.add(KeyValue(key=self.cache_key, value=token.value, expires_at=token.expires_at))
-                else:
-                    row.value, row.expires_at = token.value, token.expires_at
-        except IntegrityError:  # another process stored one at the same moment; ours is valid too
-            pass
-
-    def _fetch_token(self, now: datetime) -> _Token:
+    def _fetch_token(self, now: datetime) -> Token:
         wecom = self.settings.wecom
         reply = self._request("GET", "gettoken", params={
             "corpid": wecom.corp_id, "corpsecret": wecom.secret.get_secret_value()})
@@ -144,7 +99,7 @@ class WecomClient:
             raise ApiUnavailable(f"gettoken failed: errcode {reply.errcode} {reply.errmsg}")
         expires_in = int(reply.data.get("expires_in") or 7200)
         log.info("wecom access token refreshed, valid %ds", expires_in)
-        return _Token(value, now + timedelta(seconds=expires_in))
+        return Token(value, now + timedelta(seconds=expires_in))
 
     # -- calls ------------------------------------------------------------------------------
     def _request(self, method: str, url: str, **kwargs: Any) -> ApiReply:

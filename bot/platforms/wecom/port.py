@@ -17,6 +17,7 @@ from bot.core.clock import Clock, SystemClock
 from bot.core.db import Database
 from bot.core.ports import Envelope, SendResult
 from bot.core.settings import Settings
+from bot.core.textsplit import split_utf8
 from bot.platforms.wecom.client import TOKEN_ERRORS, ApiReply, ApiUnavailable, WecomClient, redact
 from models import KeyValue, OutboxMessage
 
@@ -43,39 +44,6 @@ _MD_MARKS = re.compile(r"\*\*|__|`")
 
 class BadMessage(Exception):
     """This message can never be sent as it is (a button key too long)."""
-
-
-def split_utf8(text: str, limit: int) -> list[str]:
-    """Split text into parts of at most `limit` UTF-8 bytes, on line boundaries when possible."""
-    parts: list[str] = []
-    current: list[str] = []
-    size = 0
-    for line in text.split("\n"):
-        line_bytes = len(line.encode())
-        extra = line_bytes + (1 if current else 0)
-        if current and size + extra <= limit:
-            current.append(line)
-            size += extra
-            continue
-        if current:
-            parts.append("\n".join(current))
-            current, size = [], 0
-        if line_bytes <= limit:
-            current, size = [line], line_bytes
-            continue
-        chunk: list[str] = []  # one line longer than the limit: cut between characters
-        chunk_size = 0
-        for ch in line:
-            n = len(ch.encode())
-            if chunk_size + n > limit:
-                parts.append("".join(chunk))
-                chunk, chunk_size = [], 0
-            chunk.append(ch)
-            chunk_size += n
-        current, size = ["".join(chunk)], chunk_size
-    if current:
-        parts.append("\n".join(current))
-    return [p for p in parts if p.strip()] or ([text[:1]] if text else [])
 
 
 def task_id_for(key: str) -> str:

@@ -1,0 +1,1 @@
+"""DingTalk (钉钉): the robot APIs, Stream mode and HTTP callbacks."""
