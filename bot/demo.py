@@ -343,6 +343,23 @@ def _history_present(session: Session) -> bool:
     return session.get(KeyValue, MARKER) is not None
 
 
+def fill(db: Any, settings: Settings, now: datetime, *, step: Callable[[], None] | None = None) -> DemoSummary:
+    """Add the demo organisation to a database and, once, its history, as if the clock read `now`."""
+    step = step or (lambda: None)
+    today = now.astimezone(ZoneInfo(settings.org.timezone)).date()
+    with db.unit_of_work() as session:
+        build_organisation(session, now=now, today=today)
+        step()
+        added = False
+        if not _history_present(session):
+            calendar = load_calendar(session, settings.org.holidays)
+            add_history(session, settings=settings, calendar=calendar, now=now, step=step)
+            session.add(KeyValue(key=MARKER, value=now.isoformat()))
+            added = True
+    return DemoSummary(regions=len(REGIONS), teams=len(TEAMS), people=len(PEOPLE), customers=len(CUSTOMERS),
+                       history_added=added)
+
+
 def run_demo(app: Any) -> DemoSummary:
     """Fill the configured database with the demo organisation and, once, its history."""
     from rich.console import Console
@@ -350,24 +367,12 @@ def run_demo(app: Any) -> DemoSummary:
 
     now = app.clock.now()
     settings: Settings = app.settings
-    today = now.astimezone(ZoneInfo(settings.org.timezone)).date()
     console = Console(stderr=True)
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), console=console, transient=True,
                       disable=not sys.stderr.isatty()) as bar:
             task = bar.add_task("demo organisation", total=len(REPS) + sum(len(r) for r in REPS.values()) + 2)
-            with app.db.unit_of_work() as session:
-                build_organisation(session, now=now, today=today)
-                bar.advance(task)
-                added = False
-                if not _history_present(session):
-                    calendar = load_calendar(session, settings.org.holidays)
-                    add_history(session, settings=settings, calendar=calendar, now=now,
-                                step=lambda: bar.advance(task))
-                    session.add(KeyValue(key=MARKER, value=now.isoformat()))
-                    added = True
-                summary = DemoSummary(regions=len(REGIONS), teams=len(TEAMS), people=len(PEOPLE),
-                                      customers=len(CUSTOMERS), history_added=added)
+            summary = fill(app.db, settings, now, step=lambda: bar.advance(task))
     finally:
         app.close()
     history = (f"{HISTORY_WORKDAYS} workdays of reports, visits, follow-ups and collaboration requests"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from typing import Any
 
+from bot.core.ports import Envelope
 from bot.core.types import Action, Inbound, InboundKind
 
 PLATFORM = "slack"
@@ -233,3 +235,70 @@ def form_view(form: dict[str, Any]) -> dict[str, Any]:
         "submit": {"type": "plain_text", "text": str(form.get("submit") or "OK")[:24]},
         "blocks": blocks[:100],
     }
+
+
+# -- request bodies: what SlackPort sends for an envelope (the transcripts show the same) ----
+
+def post_body(env: Envelope) -> dict[str, Any]:
+    """Return the chat.postMessage arguments for an envelope."""
+    text, blocks = message_blocks(env.payload)
+    body: dict[str, Any] = {
+        "channel": env.target,
+        "text": text,
+        "metadata": {"event_type": "salesbot_outbox", "event_payload": {"key": env.key}},
+        "unfurl_links": False,
+    }
+    if blocks:
+        body["blocks"] = blocks
+    thread_ts = env.payload.get("thread_ts")
+    if thread_ts:
+        body["thread_ts"] = thread_ts
+    return body
+
+
+def update_body(env: Envelope) -> dict[str, Any]:
+    """Return the chat.update arguments that replace the message this envelope updates."""
+    text, blocks = message_blocks(env.payload)
+    return {"channel": env.update_channel, "ts": env.update_id, "text": text, "blocks": blocks}
+
+
+def view_body(env: Envelope) -> dict[str, Any]:
+    """Return the views.open arguments for an envelope carrying a form."""
+    return {"trigger_id": env.target, "view": form_view(env.payload["form"])}
+
+
+def upload_body(env: Envelope, channel: str) -> dict[str, Any]:
+    """Return the files_upload_v2 arguments for an envelope's image (its text as the comment, if no buttons)."""
+    payload = env.payload
+    text, blocks = message_blocks(payload)
+    name = str(payload.get("image_name") or "chart.png")
+    body: dict[str, Any] = {"channel": channel, "content": base64.b64decode(payload["image_b64"]),
+                            "filename": name, "title": name}
+    if not blocks and text.strip():
+        body["initial_comment"] = text
+    return body
+
+
+def needs_dm_channel(target: str) -> bool:
+    """Tell whether a file upload must first open the DM channel of a user id."""
+    return target[:1] in ("U", "W")
+
+
+def planned_requests(env: Envelope) -> list[tuple[str, dict[str, Any]]]:
+    """Return the Web API calls SlackPort makes for an envelope when each call succeeds, in order."""
+    payload = env.payload
+    if payload.get("form") is not None:
+        return [("views.open", view_body(env))]
+    if payload.get("image_b64"):
+        calls: list[tuple[str, dict[str, Any]]] = []
+        channel = env.target
+        if needs_dm_channel(env.target):
+            calls.append(("conversations.open", {"users": env.target}))
+            channel = f"<DM channel of {env.target}>"
+        if message_blocks(payload)[1]:  # buttons cannot ride on a file comment: posted first
+            calls.append(("chat.postMessage", post_body(env)))
+        calls.append(("files.uploadV2", upload_body(env, channel)))
+        return calls
+    if env.update_channel and env.update_id:
+        return [("chat.update", update_body(env))]
+    return [("chat.postMessage", post_body(env))]

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import base64
 import logging
-from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.core.ports import Envelope, SendResult
 from bot.core.settings import Settings
-from bot.platforms.slack.convert import form_view, message_blocks
+from bot.platforms.slack.convert import (
+    message_blocks,
+    needs_dm_channel,
+    post_body,
+    update_body,
+    upload_body,
+    view_body,
+)
 
 log = logging.getLogger("salesbot.slack")
 
@@ -60,59 +65,38 @@ class SlackPort:
             return self._open_view(env)
         if payload.get("image_b64"):
             return self._upload(env)
-        text, blocks = message_blocks(payload)
         if env.update_channel and env.update_id:
             try:
-                resp = self.client.chat_update(channel=env.update_channel, ts=env.update_id, text=text,
-                                               blocks=blocks)
+                resp = self.client.chat_update(**update_body(env))
                 return SendResult(ok=True, ref_channel=resp.get("channel") or env.update_channel,
                                   ref_id=resp.get("ts") or env.update_id)
             except SlackApiError as exc:
                 if _error_code(exc) not in UPDATE_FALLBACK_ERRORS:
                     raise
                 log.info("update not possible key=%s error=%s; posting anew", env.key, _error_code(exc))
-        return self._post(env, text, blocks)
+        return self._post(env)
 
-    def _post(self, env: Envelope, text: str, blocks: list[dict[str, Any]]) -> SendResult:
-        kwargs: dict[str, Any] = {
-            "channel": env.target,
-            "text": text,
-            "metadata": {"event_type": "salesbot_outbox", "event_payload": {"key": env.key}},
-            "unfurl_links": False,
-        }
-        if blocks:
-            kwargs["blocks"] = blocks
-        thread_ts = env.payload.get("thread_ts")
-        if thread_ts:
-            kwargs["thread_ts"] = thread_ts
-        resp = self.client.chat_postMessage(**kwargs)
+    def _post(self, env: Envelope) -> SendResult:
+        resp = self.client.chat_postMessage(**post_body(env))
         return SendResult(ok=True, ref_channel=resp.get("channel"), ref_id=resp.get("ts"))
 
     def _open_view(self, env: Envelope) -> SendResult:
-        resp = self.client.views_open(trigger_id=env.target, view=form_view(env.payload["form"]))
+        resp = self.client.views_open(**view_body(env))
         view = resp.get("view") or {}
         return SendResult(ok=True, ref_id=view.get("id"))
 
     def _channel_for(self, target: str) -> str:
         """Return a channel id for files: a user id becomes its DM channel."""
-        if target[:1] in ("U", "W"):
+        if needs_dm_channel(target):
             resp = self.client.conversations_open(users=target)
             return str((resp.get("channel") or {}).get("id") or target)
         return target
 
     def _upload(self, env: Envelope) -> SendResult:
-        payload = env.payload
         channel = self._channel_for(env.target)
-        text, blocks = message_blocks(payload)
-        if blocks:  # buttons cannot ride on a file comment: post them first
-            self._post(env, text, blocks)
-            text = ""
-        content = base64.b64decode(payload["image_b64"])
-        name = str(payload.get("image_name") or "chart.png")
-        kwargs: dict[str, Any] = {"channel": channel, "content": content, "filename": name, "title": name}
-        if text.strip():
-            kwargs["initial_comment"] = text
-        resp = self.client.files_upload_v2(**kwargs)
+        if message_blocks(env.payload)[1]:  # buttons cannot ride on a file comment: post them first
+            self._post(env)
+        resp = self.client.files_upload_v2(**upload_body(env, channel))
         files = resp.get("files") or [{}]
         return SendResult(ok=True, ref_channel=channel, ref_id=str(files[0].get("id") or "") or None)
 

@@ -77,11 +77,144 @@ def remember_response_code(session: Session, *, task_id: str, response_code: str
 
 
 @dataclass
-class _Part:
+class Part:
     """One API request of a message: a body for message/send, appchat/send or a robot."""
 
     body: dict[str, Any]
     image: bytes | None = None  # upload first, then put the media_id in the body
+
+
+def _title_and_body(payload: dict[str, Any]) -> tuple[str, str]:
+    text = str(payload.get("text") or "").strip()
+    title = str(payload.get("title") or "").strip()
+    if title:
+        return plain(title)[:TITLE_CHARS], text
+    first, _, rest = text.partition("\n")
+    return plain(first.lstrip("# "))[:TITLE_CHARS], rest.strip()
+
+
+def _markdown(payload: dict[str, Any]) -> str:
+    text = str(payload.get("text") or "").strip()
+    title = str(payload.get("title") or "").strip()
+    return f"**{title}**\n{text}" if title and text else (title and f"**{title}**") or text
+
+
+def addressed(env: Envelope, agent_id: int | str, msgtype: str, content: dict[str, Any]) -> dict[str, Any]:
+    """Return a message body for the envelope's target: a robot, an app chat or a member."""
+    if env.target_kind == "webhook":
+        return {"msgtype": msgtype, msgtype: content}
+    if env.target_kind == "chat":
+        return {"chatid": env.target, "msgtype": msgtype, msgtype: content}
+    return {"touser": env.target, "agentid": agent_id, "msgtype": msgtype, msgtype: content}
+
+
+def _button(b: dict[str, Any]) -> dict[str, Any]:
+    return {"text": str(b["label"])[:20], "style": _STYLE.get(str(b.get("style")), 2),
+            "key": button_key(str(b["action_id"]), str(b["value"]))}
+
+
+def _card_parts(env: Envelope, agent_id: int | str, title: str, body: str, buttons: list[dict[str, Any]],
+                task_id: str) -> list[Part]:
+    chunks = [buttons[i:i + MAX_BUTTONS] for i in range(0, len(buttons), MAX_BUTTONS)]
+    parts = []
+    for index, chunk in enumerate(chunks):
+        tid = task_id if index == 0 else f"{task_id}@{index}"
+        card: dict[str, Any] = {
+            "card_type": "button_interaction",
+            "main_title": {"title": title if len(chunks) == 1 else f"{title} ({index + 1}/{len(chunks)})"},
+            "task_id": tid[:TASK_ID_LIMIT],
+            "button_list": [_button(b) for b in chunk],
+        }
+        if body and index == 0:
+            card["sub_title_text"] = body[:SUBTITLE_CHARS]
+        parts.append(Part(addressed(env, agent_id, "template_card", card)))
+    return parts
+
+
+def _markdown_parts(env: Envelope, agent_id: int | str, content: str) -> list[Part]:
+    return [Part(addressed(env, agent_id, "markdown", {"content": piece}))
+            for piece in split_utf8(content, MARKDOWN_LIMIT)]
+
+
+def plan(env: Envelope, agent_id: int | str) -> tuple[list[Part], str | None]:
+    """Return the requests that send an envelope (markdown pieces, button cards, an image) and its card's task id."""
+    payload = env.payload
+    kind = env.target_kind
+    if kind not in ("user", "chat", "webhook"):
+        raise BadMessage(f"WeCom cannot send to a {kind!r} target")
+    parts: list[Part] = []
+    task_id: str | None = None
+    buttons = payload.get("buttons") or []
+    if buttons and kind == "user":
+        title, body = _title_and_body(payload)
+        if len(plain(body)) > SUBTITLE_CHARS:  # too long for a card: the text first, then the card
+            parts += _markdown_parts(env, agent_id, _markdown(payload))
+            body = ""
+        task_id = task_id_for(env.key)
+        parts += _card_parts(env, agent_id, title, plain(body), buttons, task_id)
+    else:
+        content = _markdown(payload)
+        if content.strip():
+            parts += _markdown_parts(env, agent_id, content)
+    image = payload.get("image_b64")
+    if image:
+        raw = base64.b64decode(image)
+        if kind == "webhook":
+            parts.append(Part({"msgtype": "image", "image": {
+                "base64": image, "md5": hashlib.md5(raw).hexdigest()}}))  # noqa: S324 - the robot asks for md5
+        else:
+            parts.append(Part(addressed(env, agent_id, "image", {}), image=raw))
+    if not parts:
+        raise BadMessage("empty message")
+    return parts, task_id
+
+
+def update_card_body(env: Envelope, agent_id: int | str, public_url: str) -> dict[str, Any]:
+    """Return the message/update_template_card body that replaces the clicked card of an envelope."""
+    payload = env.payload
+    title, body = _title_and_body(payload)
+    buttons = payload.get("buttons") or []
+    if buttons:
+        card: dict[str, Any] = {
+            "card_type": "button_interaction", "main_title": {"title": title},
+            "task_id": task_id_for(env.key),
+            "button_list": [_button(b) for b in buttons[:MAX_BUTTONS]],
+        }
+    else:
+        card = {"card_type": "text_notice", "main_title": {"title": title},
+                "card_action": {"type": 1, "url": public_url or "https://work.weixin.qq.com/"}}
+    if body:
+        card["sub_title_text"] = plain(body)[:SUBTITLE_CHARS]
+    return {"userids": [env.target], "agentid": agent_id, "response_code": env.update_response_code or "",
+            "template_card": card}
+
+
+def can_update(env: Envelope, now: datetime) -> bool:
+    """Tell whether the card this envelope replaces can still be updated with its response_code."""
+    code = env.update_response_code or ""
+    at = env.update_response_code_at
+    return (env.target_kind == "user" and bool(code) and not code.startswith(USED) and at is not None
+            and now - at < UPDATE_WINDOW)
+
+
+def endpoint(env: Envelope) -> str:
+    """Return the API an envelope's messages go to."""
+    return {"webhook": "webhook/send", "chat": "appchat/send"}.get(env.target_kind, "message/send")
+
+
+def planned_requests(env: Envelope, agent_id: int | str, *, public_url: str = "",
+                     now: datetime | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Return the API calls WecomPort makes for an envelope when each call succeeds, in order."""
+    if now is not None and can_update(env, now):
+        return [("message/update_template_card", update_card_body(env, agent_id, public_url))]
+    calls: list[tuple[str, dict[str, Any]]] = []
+    for part in plan(env, agent_id)[0]:
+        body = part.body
+        if part.image is not None:
+            calls.append(("media/upload", {"type": "image", "media": env.payload.get("image_name") or "chart.png"}))
+            body = dict(body) | {"image": {"media_id": "<media_id from media/upload>"}}
+        calls.append((endpoint(env), body))
+    return calls
 
 
 class WecomPort:
@@ -126,87 +259,11 @@ class WecomPort:
         except BadMessage:
             return 1
 
-    # -- planning ---------------------------------------------------------------------------
-    def _plan(self, env: Envelope) -> tuple[list[_Part], str | None]:
-        payload = env.payload
-        kind = env.target_kind
-        if kind not in ("user", "chat", "webhook"):
-            raise BadMessage(f"WeCom cannot send to a {kind!r} target")
-        parts: list[_Part] = []
-        task_id: str | None = None
-        buttons = payload.get("buttons") or []
-        if buttons and kind == "user":
-            title, body = self._title_and_body(payload)
-            if len(plain(body)) > SUBTITLE_CHARS:  # too long for a card: the text first, then the card
-                parts += self._markdown_parts(env, self._markdown(payload))
-                body = ""
-            task_id = task_id_for(env.key)
-            parts += self._card_parts(env, title, plain(body), buttons, task_id)
-        else:
-            content = self._markdown(payload)
-            if content.strip():
-                parts += self._markdown_parts(env, content)
-        image = payload.get("image_b64")
-        if image:
-            raw = base64.b64decode(image)
-            if kind == "webhook":
-                parts.append(_Part({"msgtype": "image", "image": {
-                    "base64": image, "md5": hashlib.md5(raw).hexdigest()}}))  # noqa: S324 - the robot asks for md5
-            else:
-                parts.append(_Part(self._addressed(env, "image", {}), image=raw))
-        if not parts:
-            raise BadMessage("empty message")
-        return parts, task_id
-
-    @staticmethod
-    def _title_and_body(payload: dict[str, Any]) -> tuple[str, str]:
-        text = str(payload.get("text") or "").strip()
-        title = str(payload.get("title") or "").strip()
-        if title:
-            return plain(title)[:TITLE_CHARS], text
-        first, _, rest = text.partition("\n")
-        return plain(first.lstrip("# "))[:TITLE_CHARS], rest.strip()
-
-    @staticmethod
-    def _markdown(payload: dict[str, Any]) -> str:
-        text = str(payload.get("text") or "").strip()
-        title = str(payload.get("title") or "").strip()
-        return f"**{title}**\n{text}" if title and text else (title and f"**{title}**") or text
-
-    def _addressed(self, env: Envelope, msgtype: str, content: dict[str, Any]) -> dict[str, Any]:
-        if env.target_kind == "webhook":
-            return {"msgtype": msgtype, msgtype: content}
-        if env.target_kind == "chat":
-            return {"chatid": env.target, "msgtype": msgtype, msgtype: content}
-        return {"touser": env.target, "agentid": self.agent_id, "msgtype": msgtype, msgtype: content}
-
-    def _markdown_parts(self, env: Envelope, content: str) -> list[_Part]:
-        return [_Part(self._addressed(env, "markdown", {"content": piece}))
-                for piece in split_utf8(content, MARKDOWN_LIMIT)]
-
-    def _card_parts(self, env: Envelope, title: str, body: str, buttons: list[dict[str, Any]],
-                    task_id: str) -> list[_Part]:
-        chunks = [buttons[i:i + MAX_BUTTONS] for i in range(0, len(buttons), MAX_BUTTONS)]
-        parts = []
-        for index, chunk in enumerate(chunks):
-            tid = task_id if index == 0 else f"{task_id}@{index}"
-            card: dict[str, Any] = {
-                "card_type": "button_interaction",
-                "main_title": {"title": title if len(chunks) == 1 else f"{title} ({index + 1}/{len(chunks)})"},
-                "task_id": tid[:TASK_ID_LIMIT],
-                "button_list": [
-                    {"text": str(b["label"])[:20], "style": _STYLE.get(str(b.get("style")), 2),
-                     "key": button_key(str(b["action_id"]), str(b["value"]))}
-                    for b in chunk
-                ],
-            }
-            if body and index == 0:
-                card["sub_title_text"] = body[:SUBTITLE_CHARS]
-            parts.append(_Part(self._addressed(env, "template_card", card)))
-        return parts
+    def _plan(self, env: Envelope) -> tuple[list[Part], str | None]:
+        return plan(env, self.agent_id)
 
     # -- sending ----------------------------------------------------------------------------
-    def _send_parts(self, env: Envelope, parts: list[_Part], *, ref_id: str | None) -> SendResult:
+    def _send_parts(self, env: Envelope, parts: list[Part], *, ref_id: str | None) -> SendResult:
         done = self._progress(env.key) if len(parts) > 1 else 0
         msgid: str | None = None
         code: str | None = None
@@ -230,7 +287,7 @@ class WecomPort:
                           ref_id=ref_id or msgid, response_code=code,
                           extra={"parts_sent": len(parts), "parts": len(parts)})
 
-    def _send_part(self, env: Envelope, part: _Part) -> ApiReply:
+    def _send_part(self, env: Envelope, part: Part) -> ApiReply:
         body = part.body
         if part.image is not None:
             up = self.client.call("media/upload", params={"type": "image"},
@@ -241,7 +298,7 @@ class WecomPort:
             body = dict(body) | {"image": {"media_id": up.data["media_id"]}}
         if env.target_kind == "webhook":
             return self.client.post_webhook(env.target, body)
-        return self.client.call("appchat/send" if env.target_kind == "chat" else "message/send", json=body)
+        return self.client.call(endpoint(env), json=body)
 
     @staticmethod
     def _failure(reply: ApiReply) -> SendResult | None:
@@ -264,34 +321,17 @@ class WecomPort:
     # -- card updates -----------------------------------------------------------------------
     def _try_update(self, env: Envelope) -> SendResult | None:
         """Update the clicked card in place; None when its response_code cannot be used (send anew)."""
-        code = env.update_response_code or ""
-        at = env.update_response_code_at
-        if code.startswith(USED) or at is None or self.clock.now() - at >= UPDATE_WINDOW:
+        if not can_update(env, self.clock.now()):
             return None
-        payload = env.payload
-        title, body = self._title_and_body(payload)
-        buttons = payload.get("buttons") or []
-        if buttons:
-            card: dict[str, Any] = {
-                "card_type": "button_interaction", "main_title": {"title": title},
-                "task_id": task_id_for(env.key),
-                "button_list": [{"text": str(b["label"])[:20], "style": _STYLE.get(str(b.get("style")), 2),
-                                 "key": button_key(str(b["action_id"]), str(b["value"]))}
-                                for b in buttons[:MAX_BUTTONS]],
-            }
-        else:
-            card = {"card_type": "text_notice", "main_title": {"title": title},
-                    "card_action": {"type": 1, "url": self.settings.server.public_url or
-                                    "https://work.weixin.qq.com/"}}
-        if body:
-            card["sub_title_text"] = plain(body)[:SUBTITLE_CHARS]
-        reply = self.client.call("message/update_template_card", json={
-            "userids": [env.target], "agentid": self.agent_id, "response_code": code, "template_card": card})
+        code = env.update_response_code or ""
+        body = update_card_body(env, self.agent_id, self.settings.server.public_url)
+        reply = self.client.call("message/update_template_card", json=body)
         failure = self._failure(reply)
         if failure is None:
             self._mark_used(code)
+            card = body["template_card"]
             return SendResult(ok=True, ref_channel=env.target,
-                              ref_id=card["task_id"] if buttons else None)
+                              ref_id=card["task_id"] if card["card_type"] == "button_interaction" else None)
         if failure.permanent:  # spent or unknown code: say it anew instead
             log.info("wecom card update refused (%s); sending a new message", failure.error)
             self._mark_used(code)
