@@ -184,12 +184,13 @@ def _pipeline(session: Session, owners: Any, lookback_start: date,
               day: date) -> tuple[dict[int, dict[str, int]], dict[int, int]]:
     """Return open opportunities by owner and stage, and won deals by owner in the look-back window."""
     won_in_window = and_(Customer.signed_on >= lookback_start, Customer.signed_on <= day)
+    stages = [str(s) for s in OPEN_STAGES]
     stmt = (select(Customer.owner_id, Customer.stage, func.count(Customer.id),
                    func.sum(case((won_in_window, 1), else_=0)))
-            .where(Customer.owner_id.in_(owners)).group_by(Customer.owner_id, Customer.stage))
+            .where(Customer.owner_id.in_(owners), or_(Customer.stage.in_(stages), won_in_window))
+            .group_by(Customer.owner_id, Customer.stage))
     open_by: dict[int, dict[str, int]] = defaultdict(dict)
     won: dict[int, int] = defaultdict(int)
-    stages = {str(s) for s in OPEN_STAGES}
     for owner, stage, count, won_count in session.execute(stmt):
         if stage in stages:
             open_by[owner][stage] = int(count)
@@ -231,6 +232,11 @@ class _Sums:
     pipe_part: Decimal = ZERO
     pipe_value: Decimal = ZERO
     open_by: dict[str, int] = field(default_factory=dict)
+
+    def add_run(self, actual: Decimal, straight: Decimal, run_part: Decimal) -> None:
+        self.actual += actual
+        self.straight += straight
+        self.run_part += run_part
 
     def add(self, other: _Sums) -> None:
         self.actual += other.actual
@@ -313,22 +319,23 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     # workdays gone, as /goal counts them
     gone_before = sum(1 for d in workdays if d < asof)
     gone_through = sum(1 for d in workdays if d <= asof)
-    done: dict[int, bool] = defaultdict(bool)
-    for (pid, _), cell in cells.items():
-        done[pid] = done[pid] or cell.done
+    done = {pid for (pid, _), cell in cells.items() if cell.done}
+    if day > period.end:
+        gone_before = gone_through = total
+    elif day < period.start:
+        gone_before = gone_through = 0
 
     def gone_of(pid: int | None) -> int:
-        if day > period.end:
-            return total
-        if day < period.start:
-            return 0
-        return gone_through if pid is not None and done[pid] else gone_before
+        return gone_through if pid in done else gone_before
 
     # the value of one opportunity: the person's average per won deal, else their team's, else everyone's
     lookback_by_person: dict[int, Decimal] = defaultdict(lambda: ZERO)
     for (pid, _), cell in cells.items():
         lookback_by_person[pid] += cell.lookback
     team_stats: dict[int | None, tuple[Decimal, int]] = {}
+    members_of: dict[int | None, list[int]] = defaultdict(list)
+    for pid, tid in person_team.items():
+        members_of[tid].append(pid)
     org_stats: list[tuple[Decimal, int]] = []
 
     def org_deal_stats() -> tuple[Decimal, int]:
@@ -345,7 +352,7 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
                                                       Person.role != Role.ADMIN)
                 team_stats[tid] = _deal_stats(session, metric, team_people, lookback_start, asof)
             else:
-                ids = [p for p, t in person_team.items() if t == tid]
+                ids = members_of[tid]
                 team_stats[tid] = (sum((lookback_by_person[p] for p in ids), ZERO), sum(won[p] for p in ids))
         return team_stats[tid]
 
@@ -365,8 +372,8 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     blend = money and (any(won.values()) or org_deal_stats()[1] > 0)
 
     # per person and team: the run rate over each person's own workdays gone
-    sums: dict[str, _Sums] = defaultdict(_Sums)
     by_person: dict[int, _Sums] = defaultdict(_Sums)
+    team_sums: dict[int, _Sums] = defaultdict(_Sums)
     for (pid, tid), cell in cells.items():
         e = gone_of(pid)
         straight = cell.actual * total / e if e > 0 else cell.actual  # nothing to draw a line from yet
@@ -374,30 +381,37 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
             run_part = cell.actual * (total - e) / total if e > 0 else ZERO
         else:
             run_part = straight - cell.actual
-        by_person[pid].add(_Sums(actual=cell.actual, straight=straight, run_part=run_part))
+        by_person[pid].add_run(cell.actual, straight, run_part)
         if tid in team_code:
             # a team's future is its current people's: reports of someone who left or moved only count as done
-            member = person_team.get(pid) == tid
-            sums[f"team:{team_code[tid]}"].add(_Sums(actual=cell.actual, straight=straight if member else cell.actual,
-                                                     run_part=run_part if member else ZERO))
+            if person_team.get(pid) == tid:
+                team_sums[tid].add_run(cell.actual, straight, run_part)
+            else:
+                team_sums[tid].add_run(cell.actual, cell.actual, ZERO)
 
     # per person: the pipeline, added up into their team
+    sums: dict[str, _Sums] = {f"team:{team_code[tid]}": s for tid, s in team_sums.items()}
     details: dict[int, tuple[Decimal | None, str, int]] = {}
+    horizon = Decimal(total * config.pipeline_workdays)
+    no_pipeline = dict.fromkeys(weights, 0)
     for person in people:
-        pipe = _Sums(open_by={st: open_by.get(person.id, {}).get(st, 0) for st in weights})
-        weighted = sum((weights[st] * n for st, n in pipe.open_by.items()), ZERO)
+        mine = sums[f"user:{person.code}"] = by_person.get(person.id) or _Sums()
+        theirs = open_by.get(person.id)
+        mine.open_by = {st: theirs.get(st, 0) for st in weights} if theirs else dict(no_pipeline)
+        weighted = sum((weights[st] * n for st, n in mine.open_by.items() if n), ZERO)
         if blend and weighted > 0:  # valued only when there is something to value (the fallbacks cost queries)
             value, basis, deals = deal_value(person.id)
             details[person.id] = (value, basis, deals)
             if value is not None and total:
                 r = total - gone_of(person.id)
-                pipe.pipe_value = weighted * value
-                pipe.pipe_part = pipe.pipe_value * r * r / (total * config.pipeline_workdays)
-        mine = sums[f"user:{person.code}"]
-        mine.add(by_person[person.id])
-        mine.add(pipe)
+                mine.pipe_value = weighted * value
+                mine.pipe_part = mine.pipe_value * r * r / horizon
         if person.parent is not None:
-            sums[person.parent].add(pipe)
+            team = sums.setdefault(person.parent, _Sums())
+            team.pipe_part += mine.pipe_part
+            team.pipe_value += mine.pipe_value
+            for st, n in mine.open_by.items():
+                team.open_by[st] = team.open_by.get(st, 0) + n
 
     # regions: the sum of their teams and sub-regions, deepest first
     by_key = {f"{u.scope}:{u.code}": u for u in (*regions, *teams)}
@@ -414,11 +428,13 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
         return depth[key]
 
     for key in sorted((f"region:{r.code}" for r in regions), key=depth_of, reverse=True):
+        region = sums.setdefault(key, _Sums())
         for child in children[key]:
-            sums[key].add(sums[child])
+            if child in sums:
+                region.add(sums[child])
 
     def node(u: _Unit) -> Forecast:
-        s = sums[f"{u.scope}:{u.code}"]
+        s = sums.get(f"{u.scope}:{u.code}") or _Sums()
         goal = goals.get((str(u.scope), u.code))
         e = gone_of(u.id) if u.scope is GoalScope.USER else gone_of(None)
         projection = s.actual + s.run_part + s.pipe_part
