@@ -1,4 +1,4 @@
-"""The HTTP server: /slack/events, /wecom/callback, /dingtalk/callback, /healthz and /metrics on uvicorn."""
+"""The HTTP server: /slack/events, /wecom/callback, /dingtalk/callback, /healthz, /metrics and the web console on uvicorn."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot import metrics
+from bot.console import console_routes
 from bot.core.settings import Settings, load_settings
 from bot.wiring import App
 from bot.worker import OutboxWorker
@@ -106,6 +107,7 @@ def create_asgi_app(app: App, *, run_worker: bool = False) -> Starlette:
         from bot.platforms.dingtalk.routes import dingtalk_routes
 
         routes.extend(dingtalk_routes(app, on_inbound=metrics.record_inbound))
+    routes.extend(console_routes(app))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

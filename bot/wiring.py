@@ -32,6 +32,7 @@ HANDLER_MODULES = (
     "handlers.followup",
     "handlers.template",
     "handlers.field",
+    "handlers.console",
 )
 
 

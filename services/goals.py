@@ -41,6 +41,9 @@ __all__ = [
     "resolve_target",
     "set_goal",
     "team_progress",
+    "time_progress",
+    "unit_progress",
+    "units_progress",
 ]
 
 ZERO = Decimal(0)
@@ -403,9 +406,10 @@ def _view_statement(scope: GoalScope) -> Select[Any]:
             .order_by(Goal.metric))
 
 
-def _view(session: Session, target: GoalTarget, day: date, calendar: WorkCalendar) -> list[Progress]:
+def _view(session: Session, target: GoalTarget, day: date, calendar: WorkCalendar,
+          period: Period | None = None) -> list[Progress]:
     """Goals and their actuals in one query (the sums are a cross-joined subquery)."""
-    period = month_period(day)
+    period = period or month_period(day)
     params: dict[str, Any] = {"day": day, "start": period.start, "scope": str(target.scope), "code": target.code,
                               "period": str(period)}
     if target.scope is GoalScope.REGION:
@@ -444,6 +448,106 @@ def region_progress(*, session: Session, region: Region, day: date, calendar: Wo
     """Return a region's progress this month, over its teams and every sub-region (today counts as remaining)."""
     target = GoalTarget(GoalScope.REGION, region.code, region.name, region.id, region.id)
     return _view(session, target, day, calendar)
+
+
+def unit_progress(*, session: Session, target: GoalTarget, period: Period, day: date,
+                  calendar: WorkCalendar) -> list[Progress]:
+    """Return one unit's progress for a period as of `day` (a day after the period: as of its last day)."""
+    return _view(session, target, min(day, period.end), calendar, period)
+
+
+def time_progress(calendar: WorkCalendar, period: Period, day: date) -> Decimal | None:
+    """Return the share of the period's workdays gone by the end of `day` (时间进度), in percent."""
+    total = len(calendar.workdays(period.start, period.end))
+    if not total:
+        return None
+    gone = len(calendar.workdays(period.start, min(day, period.end))) if day >= period.start else 0
+    return (Decimal(gone) * _HUNDRED / total).quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+
+_BATCH = 500
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(values), _BATCH):
+        yield values[i:i + _BATCH]
+
+
+def units_progress(*, session: Session, targets: Sequence[GoalTarget], period: Period, day: date,
+                   calendar: WorkCalendar, metric: str | None = None) -> dict[tuple[str, str], list[Progress]]:
+    """Return the progress of many units at once, as unit_progress would for each (same sums, same rules).
+
+    A handful of grouped queries instead of one query per unit: the console's goal tree of a region
+    with thousands of people (bench/console.py). Keyed by (scope, code).
+    """
+    session.flush()
+    day = end = min(day, period.end)
+    goals: dict[tuple[str, str], list[Goal]] = defaultdict(list)
+    by_scope: dict[GoalScope, list[GoalTarget]] = defaultdict(list)
+    for t in targets:
+        by_scope[t.scope].append(t)
+    for scope, units in by_scope.items():
+        for chunk in _chunks([u.code for u in units]):
+            stmt = select(Goal).where(Goal.scope == str(scope), Goal.period == str(period), Goal.code.in_(chunk))
+            if metric is not None:
+                stmt = stmt.where(Goal.metric == metric)
+            for g in session.scalars(stmt.order_by(Goal.metric)):
+                goals[(g.scope, g.code)].append(g)
+    metrics = sorted({g.metric for gs in goals.values() for g in gs})
+    columns = [m for m in metrics if m in COLUMN_KEYS]
+    sums: dict[tuple[str, int], dict[str, Decimal]] = {}
+    done: set[int] = set()
+    span = (DailyReport.day >= period.start, DailyReport.day <= end, DailyReport.submitted_at.is_not(None))
+    aggregates = [func.sum(getattr(DailyReport, m)) for m in columns]
+
+    def grouped(key: Any, ids: Sequence[int], with_done: bool) -> Iterable[Any]:
+        extra = [func.max(case((DailyReport.day == day, 1), else_=0))] if with_done else []
+        for chunk in _chunks(list(ids)):
+            yield from session.execute(select(key, *extra, *aggregates).where(key.in_(chunk), *span).group_by(key))
+
+    people = [t.id for t in by_scope.get(GoalScope.USER, []) if goals.get((t.scope, t.code))]
+    if people and period.start <= end:
+        for row in grouped(DailyReport.person_id, people, True):
+            if row[1]:
+                done.add(row[0])
+            sums[("user", row[0])] = {m: _num(v) for m, v in zip(columns, row[2:], strict=True)}
+    regions = [t for t in by_scope.get(GoalScope.REGION, []) if goals.get((t.scope, t.code))]
+    subtrees = {r.id: region_subtree(session=session, region_ids=[r.id]) for r in regions}
+    team_ids = {t.id for t in by_scope.get(GoalScope.TEAM, []) if goals.get((t.scope, t.code))}
+    region_of_team: dict[int, int] = {}
+    if subtrees:
+        wanted = set().union(*subtrees.values())
+        for chunk in _chunks(sorted(wanted)):
+            region_of_team.update(session.execute(select(Team.id, Team.region_id).where(Team.region_id.in_(chunk))))
+        team_ids |= set(region_of_team)
+    by_team: dict[int, dict[str, Decimal]] = {}
+    if team_ids and period.start <= end:
+        for row in grouped(DailyReport.team_id, sorted(team_ids), False):
+            by_team[row[0]] = {m: _num(v) for m, v in zip(columns, row[1:], strict=True)}
+    for tid, values in by_team.items():
+        sums[("team", tid)] = values
+    for rid, subtree in subtrees.items():
+        total = dict.fromkeys(columns, ZERO)
+        for tid, values in by_team.items():
+            if region_of_team.get(tid) in subtree:
+                for m in columns:
+                    total[m] += values[m]
+        sums[("region", rid)] = total
+    out: dict[tuple[str, str], list[Progress]] = {}
+    for t in targets:
+        unit_goals = goals.get((str(t.scope), t.code), [])
+        if not unit_goals:
+            out[(str(t.scope), t.code)] = []
+            continue
+        totals = dict(sums.get((str(t.scope), t.id), {}))
+        extras = [g.metric for g in unit_goals if g.metric not in COLUMN_KEYS]
+        if extras and period.start <= end:
+            totals.update(_sums(session, _unit_condition(session, t), extras, period.start, end)[0])
+        today_done = t.scope is GoalScope.USER and t.id in done
+        remaining = _remaining(calendar, day, period.end, today_done=today_done) if day >= period.start else \
+            len(calendar.workdays(period.start, period.end))
+        out[(str(t.scope), t.code)] = _progress(t, unit_goals, totals, period, remaining)
+    return out
 
 
 # ---------------------------------------------------------------------------

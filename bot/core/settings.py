@@ -173,6 +173,12 @@ class ServerSettings(_Section):
     workers: int = 1
 
 
+class ConsoleSettings(_Section):
+    link_minutes: int = Field(default=10, ge=1, le=24 * 60)
+    session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    idle_minutes: int = Field(default=120, ge=5, le=24 * 60 * 30)
+
+
 class OutboxSettings(_Section):
     max_attempts: int = Field(default=8, ge=1)
     base_backoff_seconds: float = Field(default=2.0, gt=0)
@@ -200,6 +206,7 @@ class Settings(BaseSettings):
     forecast: ForecastSettings = ForecastSettings()
     server: ServerSettings = ServerSettings()
     outbox: OutboxSettings = OutboxSettings()
+    console: ConsoleSettings = ConsoleSettings()
 
     # Where the settings came from (not a setting itself).
     config_path: str | None = Field(default=None, exclude=True)

@@ -1,0 +1,56 @@
+"""Shared by the console's pages: role sets, the seller rule, rows of goal progress."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_
+
+from models import Person, Role
+from services.goals import Progress
+
+MANAGERS = (Role.MANAGER.value, Role.ADMIN.value)
+ZERO = Decimal(0)
+
+
+def seller_condition() -> ColumnElement[bool]:
+    """Who is ranked and listed as not reported: the chat's rule (services.leaderboard.team_ranking).
+
+    One place to switch to services/sellers.py (contract section 8) when it lands.
+    """
+    return and_(Person.active.is_(True), Person.role != Role.ADMIN)
+
+
+def progress_row(progress: Progress | None, time_pct: Decimal | None) -> dict[str, Any]:
+    """The goal columns of a tree or person row from a Progress (blank without a goal)."""
+    if progress is None:
+        return {"floor": None, "target": None, "stretch": None, "pct": None, "run_rate": None,
+                "remaining": None, "progress": None}
+    return {"floor": progress.floor, "target": progress.target, "stretch": progress.stretch,
+            "pct": progress.pct_target, "run_rate": progress.run_rate, "remaining": progress.remaining_workdays,
+            "progress": {"pct": progress.pct_target, "time": time_pct}}
+
+
+def pace_word(pct: Decimal | None, time_pct: Decimal | None) -> str:
+    """ahead / behind / none: 达成率 against 时间进度 (said in words as well as colour)."""
+    if pct is None or time_pct is None:
+        return "none"
+    return "ahead" if pct >= time_pct else "behind"
+
+
+def evening_deadline(team: Any, day: Any, settings: Any) -> Any:
+    """The moment a day's report counts as late: the team's evening post (schedule.evening), team-local."""
+    from datetime import datetime, time
+
+    from bot.core.context import team_zone
+
+    hhmm = (team.schedule_evening if team is not None and team.schedule_evening else None) or settings.schedule.evening
+    return datetime.combine(day, time.fromisoformat(hhmm), tzinfo=team_zone(team, settings))
+
+
+def report_state(submitted_at: Any, team: Any, day: Any, settings: Any) -> str:
+    """on_time, late (after the evening post) or missing."""
+    if submitted_at is None:
+        return "missing"
+    return "late" if submitted_at > evening_deadline(team, day, settings) else "on_time"

@@ -1,0 +1,246 @@
+"""/console/overview: the goal tree region -> team -> person for any period, trend, ranking, comparison."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+from starlette.responses import Response
+
+from bot.console import params
+from bot.console.charts import line_chart
+from bot.console.pages.common import MANAGERS, ZERO, pace_word, progress_row, seller_condition
+from bot.console.tables import Column, Table
+from bot.console.web import BadInput, View, page
+from bot.core.rendering import format_money, format_number
+from models import DailyReport, GoalScope, Person, Region, Team
+from services.calendar import WorkCalendar
+from services.fields import FieldDef, FieldType
+from services.goals import GoalTarget, Period, Progress, time_progress, units_progress
+from services.leaderboard import team_ranking
+
+RANKING_SHOWN = 10
+
+
+def forecast_for(view: View, targets: list[GoalTarget], span: params.Span, metric: str) -> dict[tuple[str, str], Any]:
+    """FORECAST: the month-end forecast column (issue 16). Empty until services/forecast.py lands;
+    then return {(scope, code): forecast} from it and the tree shows the column."""
+    return {}
+
+
+def _tree(view: View, region: Region | None, team: Team | None) -> list[tuple[GoalTarget, int]]:
+    """The units shown, top first, with their depth: a team and its sellers, or regions with sub-regions and teams."""
+    session, scope = view.session, view.scope
+    if team is not None:
+        out = [(GoalTarget(GoalScope.TEAM, team.code, team.name, team.id, team.region_id), 0)]
+        people = session.execute(select(Person.id, Person.code, Person.name).where(
+            Person.team_id == team.id, seller_condition(), scope.people(Person.id)).order_by(Person.code))
+        out += [(GoalTarget(GoalScope.USER, code, name, pid, team.region_id), 1) for pid, code, name in people]
+        return out
+    regions = list(session.execute(select(Region.id, Region.code, Region.name, Region.parent_id)
+                                   .where(scope.regions(Region.id)).order_by(Region.code)))
+    teams = list(session.execute(select(Team.id, Team.code, Team.name, Team.region_id)
+                                 .where(scope.regions(Team.region_id)).order_by(Team.code)))
+    children: dict[int | None, list[Any]] = defaultdict(list)
+    for r in regions:
+        children[r.parent_id].append(r)
+    teams_of: dict[int, list[Any]] = defaultdict(list)
+    for t in teams:
+        teams_of[t.region_id].append(t)
+    ids = {r.id for r in regions}
+    roots = [r for r in regions if (r.id == region.id if region is not None else r.parent_id not in ids)]
+    out = []
+
+    def walk(r: Any, depth: int) -> None:
+        out.append((GoalTarget(GoalScope.REGION, r.code, r.name, r.id, r.id), depth))
+        for child in children.get(r.id, []):
+            walk(child, depth + 1)
+        for t in teams_of.get(r.id, []):
+            out.append((GoalTarget(GoalScope.TEAM, t.code, t.name, t.id, t.region_id), depth + 1))
+
+    for root in roots:
+        walk(root, 0)
+    return out
+
+
+def _unit_condition(view: View, target: GoalTarget | None, team_ids: list[int] | None) -> Any:
+    """Which daily reports count for the focus unit (as services.goals counts them)."""
+    if target is not None and target.scope is GoalScope.TEAM:
+        return DailyReport.team_id == target.id
+    if target is not None and target.scope is GoalScope.USER:
+        return DailyReport.person_id == target.id
+    assert team_ids is not None
+    return DailyReport.team_id.in_(team_ids)
+
+
+def _daily(view: View, condition: Any, metric: FieldDef, start: date, end: date) -> dict[date, Decimal]:
+    if metric.key not in _COLUMNS:
+        return {}
+    rows = view.session.execute(
+        select(DailyReport.day, func.sum(getattr(DailyReport, metric.key)))
+        .where(condition, DailyReport.day >= start, DailyReport.day <= end, DailyReport.submitted_at.is_not(None))
+        .group_by(DailyReport.day))
+    return {d: Decimal(v or 0) for d, v in rows}
+
+
+_COLUMNS = ("visits", "new_leads", "new_customers", "opportunities", "signed_amount", "collected_amount")
+
+
+def _cumulative(daily: dict[date, Decimal], start: date, days: int, upto: date | None) -> list[Decimal | None]:
+    total, out = ZERO, []
+    for i in range(days):
+        d = start + timedelta(days=i)
+        if upto is not None and d > upto:
+            out.append(None)
+            continue
+        total += daily.get(d, ZERO)
+        out.append(total)
+    return out
+
+
+def _pace(calendar: WorkCalendar, period: Period, goal: Decimal | None) -> list[Decimal | None]:
+    if goal is None:
+        return []
+    days = (period.end - period.start).days + 1
+    workdays = set(calendar.workdays(period.start, period.end))
+    total = len(workdays) or 1
+    out, gone = [], 0
+    for i in range(days):
+        d = period.start + timedelta(days=i)
+        gone += d in workdays
+        out.append(goal * gone / total)
+    return out
+
+
+def _ranking(view: View, focus: GoalTarget | None, team_ids: list[int] | None, metric: FieldDef,
+             span: params.Span) -> list[dict[str, Any]]:
+    """Sellers by the metric over the span: the chat's team ranking for a team, the same rule region-wide."""
+    if focus is not None and focus.scope is GoalScope.TEAM:
+        team = view.session.get(Team, focus.id)
+        assert team is not None
+        standings = team_ranking(session=view.session, team=team, metric=metric.key, start=span.start,
+                                 end=span.end)
+        names = {team.id: team.name}
+        return [{"rank": s.rank, "code": s.code, "name": s.name, "team": names[team.id], "value": s.value}
+                for s in standings]
+    if metric.key not in _COLUMNS or not team_ids:
+        return []
+    on = and_(DailyReport.person_id == Person.id, DailyReport.day >= span.start, DailyReport.day <= span.end,
+              DailyReport.submitted_at.is_not(None))
+    total = func.coalesce(func.sum(getattr(DailyReport, metric.key)), 0)
+    rows = view.session.execute(
+        select(Person.code, Person.name, Team.name, total)
+        .join(Team, Team.id == Person.team_id).outerjoin(DailyReport, on)
+        .where(Person.team_id.in_(team_ids), seller_condition(), view.scope.people(Person.id))
+        .group_by(Person.id, Person.code, Person.name, Team.name)
+        .order_by(total.desc(), Person.code))
+    out: list[dict[str, Any]] = []
+    for i, (code, name, team_name, value) in enumerate(rows):
+        value = Decimal(value or 0)
+        rank = out[-1]["rank"] if out and out[-1]["value"] == value else i + 1
+        out.append({"rank": rank, "code": code, "name": name, "team": team_name, "value": value})
+    return out
+
+
+def _reported(view: View, team_ids: list[int], day: date) -> tuple[int, int]:
+    """(reported, sellers) on a day across the teams."""
+    if not team_ids:
+        return 0, 0
+    on = and_(DailyReport.person_id == Person.id, DailyReport.day == day, DailyReport.submitted_at.is_not(None))
+    row = view.session.execute(
+        select(func.count(Person.id), func.sum(case((DailyReport.id.is_not(None), 1), else_=0)))
+        .outerjoin(DailyReport, on).where(Person.team_id.in_(team_ids), seller_condition())).one()
+    return int(row[1] or 0), int(row[0] or 0)
+
+
+@page("/console/overview", roles=MANAGERS)
+def overview(view: View) -> Response:
+    """Goals against progress down the tree, for a period, a region or a team, and one metric."""
+    t, session, scope = view.t, view.session, view.scope
+    span = params.period(view)
+    metric, metric_raw = params.metric(view)
+    region_code, team_code = view.param("region"), view.param("team")
+    if region_code and team_code:
+        raise BadInput("team", team_code, t("expected.region_or_team"))
+    region = scope.region(session, region_code) if region_code else None
+    team = scope.team(session, team_code) if team_code else None
+    calendar = params.calendar(view)
+    units = _tree(view, region, team)
+    focus = units[0][0] if units and (region is not None or team is not None or
+                                      sum(1 for _, d in units if d == 0) == 1) else None
+    if team is not None:
+        team_ids: list[int] | None = [team.id]
+    else:
+        team_ids = [u.id for u, _ in units if u.scope is GoalScope.TEAM]
+    targets = [u for u, _ in units]
+    progress = units_progress(session=session, targets=targets, period=span.period, day=span.as_of,
+                              calendar=calendar, metric=metric.key)
+    time_pct = time_progress(calendar, span.period, span.as_of)
+    forecasts = forecast_for(view, targets, span, metric.key)
+    money = metric.type is FieldType.MONEY
+    rows = []
+    for unit, depth in units:
+        found: Progress | None = next(iter(progress.get((str(unit.scope), unit.code), [])), None)
+        row = {"name": unit.name, "code": unit.code, "kind": t(f"kind.{unit.scope}"), "_level": depth,
+               "_scope": str(unit.scope), "actual": found.actual if found is not None else None,
+               **progress_row(found, time_pct)}
+        if forecasts:
+            row["forecast"] = forecasts.get((str(unit.scope), unit.code))
+        rows.append(row)
+    period_text = str(span.period) if not span.text or span.text == str(span.period) else span.text
+
+    def drill(row: dict[str, Any]) -> str:
+        if row["_scope"] == "user":
+            return view.url(f"/console/people/{row['code']}", period=span.text)
+        key = "team" if row["_scope"] == "team" else "region"
+        return view.url("/console/overview", period=span.text, metric=metric_raw, **{key: row["code"]})
+
+    kind = "money" if money else "number"
+    columns = [Column("name", t("col.unit"), link=drill), Column("kind", t("col.kind")),
+               Column("floor", t("col.floor"), kind), Column("target", t("col.target"), kind),
+               Column("stretch", t("col.stretch"), kind), Column("actual", t("col.actual"), kind, link=drill),
+               Column("progress", t("col.pct"), "progress"), Column("run_rate", t("col.run_rate"), kind),
+               Column("remaining", t("col.remaining"), "number")]
+    if forecasts:
+        columns.append(Column("forecast", t("col.forecast"), kind))
+    tree = Table("main", t("overview.tree"), columns, rows)
+    ranking_rows = _ranking(view, focus if team is not None else None, team_ids, metric, span)
+    ranking = Table("ranking", t("overview.ranking"), [
+        Column("rank", t("col.rank"), "number"),
+        Column("name", t("col.person"), link=lambda r: view.url(f"/console/people/{r['code']}", period=span.text)),
+        Column("team", t("col.team")), Column("value", metric.label(view.locale), kind)], ranking_rows,
+        page_size=RANKING_SHOWN)
+    # the focus unit's figures: cards, trend and the previous period
+    head = rows[0] if focus is not None and rows else None
+    prev = params.previous(span.period)
+    condition = _unit_condition(view, focus, team_ids)
+    daily = _daily(view, condition, metric, prev.start, span.end) if team_ids or focus is not None else {}
+    days = (span.period.end - span.period.start).days + 1
+    actual_line = _cumulative(daily, span.period.start, days, span.end)
+    prev_days = (prev.end - prev.start).days + 1
+    prev_line = _cumulative(daily, prev.start, prev_days, None)[:days]
+    offset = (span.end - span.period.start).days
+    prev_same = prev_line[min(offset, len(prev_line) - 1)] if prev_line and offset >= 0 else None
+    prev_total = prev_line[-1] if prev_line else None
+    now_total = sum((v for d, v in daily.items() if span.period.start <= d <= span.end), ZERO)
+    change = ((now_total - prev_same) * 100 / prev_same).quantize(Decimal("0.1")) if prev_same else None
+    target = head["target"] if head else None
+    pace = _pace(calendar, span.period, target)
+    fmt = (lambda v: format_money(v, view.locale)) if money else (lambda v: format_number(v))
+    peak = max([v for v in actual_line + prev_line + pace if v is not None], default=ZERO)
+    chart = line_chart([("target", pace), ("prev", prev_line), ("actual", actual_line)],
+                       labels=(span.period.start.isoformat(), span.period.end.isoformat()),
+                       top_label=fmt(peak), title=t("overview.trend_title", metric=metric.label(view.locale),
+                                                    period=period_text))
+    reported, sellers = _reported(view, team_ids or [], span.end) if team_ids else (0, 0)
+    filters = {"period": period_text, "metric": metric.key, "region": region_code, "team": team_code}
+    return view.respond(
+        "overview.html", tables=[tree, ranking], filters=filters, span=span, period_text=period_text,
+        metric=metric, money=money, head=head, time_pct=time_pct,
+        pace=pace_word(head["pct"] if head else None, time_pct), prev=prev, prev_same=prev_same,
+        prev_total=prev_total, now_total=now_total, change=change, chart=chart, reported=reported,
+        sellers=sellers, metrics=params.metrics(view), region_code=region_code, team_code=team_code,
+        focus=focus, top=ranking_rows[:3])
