@@ -518,7 +518,8 @@ def units_progress(*, session: Session, targets: Sequence[GoalTarget], period: P
     if subtrees:
         wanted = set().union(*subtrees.values())
         for chunk in _chunks(sorted(wanted)):
-            region_of_team.update(session.execute(select(Team.id, Team.region_id).where(Team.region_id.in_(chunk))))
+            region_of_team.update({tid: rid for tid, rid in session.execute(
+                select(Team.id, Team.region_id).where(Team.region_id.in_(chunk)))})
         team_ids |= set(region_of_team)
     by_team: dict[int, dict[str, Decimal]] = {}
     if team_ids and period.start <= end:

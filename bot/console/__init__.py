@@ -42,6 +42,8 @@ PAGE_MODULES = (
     "bot.console.auth",
     "bot.console.pages.people",
     "bot.console.pages.overview",
+    "bot.console.pages.reports",
+    "bot.console.pages.pipeline",
 )
 
 

@@ -16,7 +16,9 @@ from tests.support.org import Org
 
 # Every GET page with a URL about something of the East region (华东, team sh1, rep zhang).
 EAST = ["/console/", "/console/overview?region=east", "/console/overview?team=sh1", "/console/people/zhang",
-        "/console/people/zhang?format=csv&table=reports", "/console/overview?region=sh&format=xlsx"]
+        "/console/people/zhang?format=csv&table=reports", "/console/overview?region=sh&format=xlsx",
+        "/console/reports?team=sh1", "/console/funnel?region=east", "/console/followups?region=east",
+        "/console/collabs?region=east", "/console/reports?region=hz&format=csv"]
 
 
 def _get_pages(app: App) -> list[str]:
