@@ -22,6 +22,14 @@ def help_admin(r: Run, c: Cast) -> None:
     r.say(c.admin, r.t("/帮助", "/help"))
 
 
+@scenario("console_link", title="Asking for console sign-in links too often (each link is random, so the "
+                           "transcript shows the limit; tests/console checks the link itself)")
+def console_link_limited(r: Run, c: Cast) -> None:
+    for _ in range(5):
+        r.say(c.manager, r.t("/看板", "/console"), shown=False)
+    r.say(c.manager, r.t("/看板", "/console"))
+
+
 @scenario("not_in_org", title="Someone who is not in the organisation writes")
 def not_in_org(r: Run, c: Cast) -> None:
     r.say("stranger", r.t("/帮助", "/help"))
