@@ -14,9 +14,11 @@ For a unit (person, team or region) and a period (a month, a quarter, any goal p
       run-rate part = r * (e/T) * actual/e = r * actual / T
       pipeline part = r * (r/T) * pipeline value / pipeline_workdays
 - pipeline value: open customers (stages lead, needs, proposal, negotiation) owned by the person, each weighted
-  by its stage (`[forecast.stage_weights]`) and valued at the average amount per won deal (a customer marked
-  signed) over the last `lookback_days`: the person's own once they have `min_deals` won deals, else their
-  team's, else the whole organisation's. Customers carry no deal amount; this is the estimate.
+  by its stage (`[forecast.stage_weights]`) and valued at the average amount per won deal over the last
+  `lookback_days`: the person's own once they have `min_deals` deals, else their team's, else the whole
+  organisation's. Customers carry no deal amount; this is the estimate. The deals counted are the customers
+  marked signed in the window, or the reports with a positive amount if those are more (people who report
+  signings without moving customers to signed would otherwise get several deals' worth for one).
 - counts (visits, leads, ...), and money in an organisation where no customer was marked signed in the window
   (it does not keep stages), get the straight line from the run rate alone: actual * T / e.
 - a team's future is its current people's: reports filed in it by someone who left or moved count as done.
@@ -85,7 +87,7 @@ class Forecast:
     pipeline_value: Decimal  # sum over open opportunities of stage weight * deal value
     deal_value: Decimal | None  # a person's value of one opportunity (None for teams, regions, counts)
     deal_basis: str  # "person" | "team" | "organisation" | "none" (no won deal anywhere) | "" (not a person)
-    won_deals: int  # won deals in the look-back window behind deal_value (the person's, team's or everyone's)
+    won_deals: int  # deals in the look-back window behind deal_value (the person's, team's or everyone's)
 
     @property
     def key(self) -> str:
@@ -148,6 +150,7 @@ class _Cell:
 
     actual: Decimal = ZERO
     lookback: Decimal = ZERO
+    lookback_days: int = 0  # reports with a positive amount in the look-back window
     done: bool = False  # reported on the as-of day
 
 
@@ -162,10 +165,11 @@ def _cells(session: Session, scope_condition: ColumnElement[bool], metric: str, 
         stmt = (select(DailyReport.person_id, DailyReport.team_id,
                        func.sum(case((DailyReport.day >= period_start, column), else_=None)),
                        func.sum(case((DailyReport.day >= lookback_start, column), else_=None)),
+                       func.sum(case((and_(DailyReport.day >= lookback_start, column > 0), 1), else_=0)),
                        func.max(case((DailyReport.day == day, 1), else_=0)))
                 .where(*span).group_by(DailyReport.person_id, DailyReport.team_id))
-        for pid, tid, actual, lookback, done in session.execute(stmt):
-            out[(pid, tid)] = _Cell(_num(actual), _num(lookback), bool(done))
+        for pid, tid, actual, lookback, days, done in session.execute(stmt):
+            out[(pid, tid)] = _Cell(_num(actual), _num(lookback), int(days or 0), bool(done))
         return out
     # a field an admin added lives in the JSON column: add it up here (goals.py does the same)
     for pid, tid, d, extra in session.execute(
@@ -176,6 +180,7 @@ def _cells(session: Session, scope_condition: ColumnElement[bool], metric: str, 
             cell.actual += value
         if d >= lookback_start:
             cell.lookback += value
+            cell.lookback_days += value > 0
         cell.done = cell.done or d == day
     return out
 
@@ -199,20 +204,31 @@ def _pipeline(session: Session, owners: Any, lookback_start: date,
 
 
 def _deal_stats(session: Session, metric: str, people: Any | None, lookback_start: date,
-                day: date) -> tuple[Decimal, int]:
-    """Return the metric's total and the won deals over the window, for some people (None: everyone)."""
+                day: date) -> tuple[Decimal, int, int]:
+    """Return the metric's total, the deals and the customers won over the window, for some people (None: all)."""
     span = [DailyReport.day >= lookback_start, DailyReport.day <= day, DailyReport.submitted_at.is_not(None)]
-    deals = [Customer.signed_on >= lookback_start, Customer.signed_on <= day]
+    won_in_window = [Customer.signed_on >= lookback_start, Customer.signed_on <= day]
     if people is not None:
         span.append(DailyReport.person_id.in_(people))
-        deals.append(Customer.owner_id.in_(people))
+        won_in_window.append(Customer.owner_id.in_(people))
+    amount, days = ZERO, defaultdict(int)
     if metric in COLUMN_KEYS:
-        amount = _num(session.scalar(select(func.sum(getattr(DailyReport, metric))).where(*span)))
+        column = getattr(DailyReport, metric)
+        for pid, total, positive in session.execute(
+                select(DailyReport.person_id, func.sum(column), func.sum(case((column > 0, 1), else_=0)))
+                .where(*span).group_by(DailyReport.person_id)):
+            amount += _num(total)
+            days[pid] = int(positive or 0)
     else:
-        amount = sum((_num((extra or {}).get(metric))
-                      for (extra,) in session.execute(select(DailyReport.extra).where(*span))), ZERO)
-    won = int(session.scalar(select(func.count(Customer.id)).where(*deals)) or 0)
-    return amount, won
+        for pid, extra in session.execute(select(DailyReport.person_id, DailyReport.extra).where(*span)):
+            value = _num((extra or {}).get(metric))
+            amount += value
+            days[pid] += value > 0
+    won: dict[int | None, int] = dict(session.execute(
+        select(Customer.owner_id, func.count(Customer.id)).where(*won_in_window).group_by(Customer.owner_id)).all())
+    unowned = won.pop(None, 0)
+    deals = sum(max(won.get(p, 0), days.get(p, 0)) for p in set(won) | set(days)) + unowned
+    return amount, deals, sum(won.values()) + unowned
 
 
 def _goals(session: Session, period: Period, metric: str) -> dict[tuple[str, str], Goal]:
@@ -329,16 +345,21 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
         return gone_through if pid in done else gone_before
 
     # the value of one opportunity: the person's average per won deal, else their team's, else everyone's
+    # (a deal: a customer marked signed, or a report with a positive amount if those are more; so people who
+    # report signings without marking customers signed do not get one deal's worth of several)
     lookback_by_person: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    days_by_person: dict[int, int] = defaultdict(int)
     for (pid, _), cell in cells.items():
         lookback_by_person[pid] += cell.lookback
+        days_by_person[pid] += cell.lookback_days
+    deals_of = {pid: max(won.get(pid, 0), days_by_person.get(pid, 0)) for pid in person_team}
     team_stats: dict[int | None, tuple[Decimal, int]] = {}
     members_of: dict[int | None, list[int]] = defaultdict(list)
     for pid, tid in person_team.items():
         members_of[tid].append(pid)
-    org_stats: list[tuple[Decimal, int]] = []
+    org_stats: list[tuple[Decimal, int, int]] = []
 
-    def org_deal_stats() -> tuple[Decimal, int]:
+    def org_deal_stats() -> tuple[Decimal, int, int]:
         if not org_stats:
             org_stats.append(_deal_stats(session, metric, None, lookback_start, asof))
         return org_stats[0]
@@ -350,26 +371,26 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
             elif isinstance(unit, Person):
                 team_people = select(Person.id).where(Person.team_id == tid, Person.active.is_(True),
                                                       Person.role != Role.ADMIN)
-                team_stats[tid] = _deal_stats(session, metric, team_people, lookback_start, asof)
+                team_stats[tid] = _deal_stats(session, metric, team_people, lookback_start, asof)[:2]
             else:
                 ids = members_of[tid]
-                team_stats[tid] = (sum((lookback_by_person[p] for p in ids), ZERO), sum(won[p] for p in ids))
+                team_stats[tid] = (sum((lookback_by_person[p] for p in ids), ZERO), sum(deals_of[p] for p in ids))
         return team_stats[tid]
 
     def deal_value(pid: int) -> tuple[Decimal | None, str, int]:
-        if won[pid] >= config.min_deals:
-            return lookback_by_person[pid] / won[pid], "person", won[pid]
+        if deals_of[pid] >= config.min_deals:
+            return lookback_by_person[pid] / deals_of[pid], "person", deals_of[pid]
         amount, deals = team_deal_stats(person_team.get(pid))
         if deals >= config.min_deals:
             return amount / deals, "team", deals
-        amount, deals = org_deal_stats()
+        amount, deals, _ = org_deal_stats()
         if deals > 0:
             return amount / deals, "organisation", deals
         return None, "none", 0
 
     # Blend the run rate with the pipeline only where the pipeline can be valued: a money metric in an
     # organisation with won deals in the window (one that does not keep stages gets the straight line).
-    blend = money and (any(won.values()) or org_deal_stats()[1] > 0)
+    blend = money and (any(won.values()) or org_deal_stats()[2] > 0)
 
     # per person and team: the run rate over each person's own workdays gone
     by_person: dict[int, _Sums] = defaultdict(_Sums)

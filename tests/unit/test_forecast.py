@@ -130,11 +130,12 @@ def test_pipeline_part_with_given_weights(db: Database, database_url: str) -> No
         assert z.pipeline_part == Decimal("159611.11")
         assert z.projection == Decimal("331833.33")
         assert z.run_rate_projection == Decimal(360000)  # the straight line: 100,000 * 18 / 5
-        # li: 1 won deal, the team sh1 has 4 (zhang 3 + li 1) for 300,000 + 60,000 + 30,000: 97,500 each
+        # li: 1 customer marked signed but 2 reports with a signed amount: 2 deals, too few of her own;
+        # the team sh1 has 5 (zhang 3 + li 2) for 300,000 + 60,000 + 30,000: 78,000 each
         li = outlook.node("user", "li")
-        assert li is not None and (li.deal_value, li.deal_basis, li.won_deals) == (Decimal(97500), "team", 4)
-        # li reported today: 6 gone, 12 left; pipeline 0.8 * 97,500 = 78,000; 12 * 12/18 * 78,000 / 10
-        assert li.pipeline_value == Decimal(78000) and li.pipeline_part == Decimal(62400)
+        assert li is not None and (li.deal_value, li.deal_basis, li.won_deals) == (Decimal(78000), "team", 5)
+        # li reported today: 6 gone, 12 left; pipeline 0.8 * 78,000 = 62,400; 12 * 12/18 * 62,400 / 10
+        assert li.pipeline_value == Decimal(62400) and li.pipeline_part == Decimal(49920)
         assert li.run_rate_part == Decimal(20000)  # 12 * 30,000 / 18
         # every line of the assumptions is there, in both languages
         for locale, word in (("zh-CN", "商务谈判 80%"), ("en", "negotiation 80%")):
@@ -142,13 +143,21 @@ def test_pipeline_part_with_given_weights(db: Database, database_url: str) -> No
             assert any(word in line for line in lines), lines
             assert any("10" in line for line in lines)
         team_lines = assumptions(outlook=outlook, locale="en", node=li)
-        assert any("the team's 4" in line for line in team_lines), team_lines
+        assert any("the team's 5" in line for line in team_lines), team_lines
         south = forecast(session=s, unit=_unit(s, Region, "south"), period=OCT, metric="signed_amount", day=day,
                          calendar=CAL, settings=settings)
         wang = south.node("user", "wang")
-        # no won deal in gz1: everyone's 4 won deals (zhang 3, li 1); the amounts of the whole organisation
-        assert wang is not None and (wang.deal_basis, wang.won_deals) == ("organisation", 4)
-        assert wang.deal_value == Decimal(97500)  # (120,000 + 80,000 + 100,000 + 60,000 + 30,000) / 4
+        # no deal in gz1: everyone's 5 deals (zhang 3, li 2) and the whole organisation's amounts
+        assert wang is not None and (wang.deal_basis, wang.won_deals) == ("organisation", 5)
+        assert wang.deal_value == Decimal(78000)  # (120,000 + 80,000 + 100,000 + 60,000 + 30,000) / 5
+        # the same person forecast alone values the same way (the team's and everyone's figures queried)
+        alone = forecast(session=s, unit=_unit(s, Person, "li"), period=OCT, metric="signed_amount", day=day,
+                         calendar=CAL, settings=settings).root
+        assert (alone.deal_value, alone.deal_basis, alone.won_deals, alone.projection) == (
+            li.deal_value, li.deal_basis, li.won_deals, li.projection)
+        alone = forecast(session=s, unit=_unit(s, Person, "wang"), period=OCT, metric="signed_amount", day=day,
+                         calendar=CAL, settings=settings).root
+        assert (alone.deal_value, alone.deal_basis, alone.won_deals) == (Decimal(78000), "organisation", 5)
 
 
 def test_roll_up_person_team_region(db: Database, database_url: str) -> None:
