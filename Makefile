@@ -23,6 +23,7 @@ bench:
 	-$(PYTHON) bench/ack.py
 	-$(PYTHON) bench/fanout.py
 	-$(PYTHON) bench/progress.py
+	-$(PYTHON) bench/forecast.py
 	$(PYTHON) bench/e2e.py --db $(PG_BENCH)
 	$(PYTHON) bench/leaderboard.py --db $(PG_BENCH)
 	$(PYTHON) bench/memory.py
@@ -32,3 +33,4 @@ bench-quick:
 	$(PYTHON) bench/e2e.py --db $(PG_BENCH) --seconds 10
 	$(PYTHON) bench/leaderboard.py --db $(PG_BENCH) --reports 300000 --teams 100
 	$(PYTHON) bench/memory.py --seconds 15
+	$(PYTHON) bench/forecast.py --months 3
