@@ -88,6 +88,21 @@ def slack_socket() -> None:
 
 
 @cli.command()
+def connect() -> None:
+    """Run the long connections of every enabled platform (Slack Socket Mode, DingTalk Stream)."""
+    from bot.connect import run_connect
+    from bot.http import configure_logging
+
+    configure_logging()
+    app = make_app()
+    try:
+        code = run_connect(app)
+    finally:
+        app.close()
+    raise typer.Exit(code)
+
+
+@cli.command()
 def scheduler() -> None:
     """Run the scheduler alone (one per deployment)."""
     mod = _feature("bot.scheduler", "the scheduler")

@@ -60,7 +60,8 @@ class Report:
 
 def _secrets(settings: Settings) -> list[str]:
     values = [settings.slack.bot_token, settings.slack.signing_secret, settings.slack.app_token,
-              settings.wecom.secret, settings.wecom.token, settings.wecom.encoding_aes_key]
+              settings.wecom.secret, settings.wecom.token, settings.wecom.encoding_aes_key,
+              settings.dingtalk.client_secret]
     out = [v.get_secret_value() for v in values if v.get_secret_value()]
     try:
         password = make_url(settings.database.url).password
@@ -190,6 +191,49 @@ def check_wecom(report: Report, settings: Settings, client: httpx.Client) -> Non
                                   "wecom.api_base_url")
 
 
+def check_dingtalk(report: Report, settings: Settings, client: httpx.Client, db: Database | None = None,
+                   now: datetime | None = None) -> None:
+    """Ask DingTalk for an access token with the AppKey and AppSecret; say if the monthly quota is used up."""
+    cfg = settings.dingtalk
+    url = cfg.api_base_url.rstrip("/") + "/v1.0/oauth2/accessToken"
+    try:
+        response = client.post(url, json={"appKey": cfg.client_id, "appSecret": cfg.client_secret.get_secret_value()})
+        body: Any = response.json()
+    except httpx.HTTPError as exc:
+        report.add(FAIL, "dingtalk", f"cannot reach the DingTalk API at {cfg.api_base_url} ({type(exc).__name__}): "
+                                     "check the network, a proxy, or dingtalk.api_base_url")
+        return
+    except ValueError:
+        report.add(FAIL, "dingtalk", f"accessToken answered HTTP {response.status_code} without JSON: "
+                                     "check dingtalk.api_base_url")
+        return
+    code = str(body.get("code") or body.get("errcode") or "") if isinstance(body, dict) else ""
+    if response.status_code == 200 and isinstance(body, dict) and body.get("accessToken"):
+        mode = ("Stream (run `salesbot connect`, two of them for safety)" if cfg.mode == "stream"
+                else "HTTP callbacks at POST /dingtalk/callback")
+        report.add(OK, "dingtalk", f"AppKey and AppSecret accepted; receiving by {mode}; buttons as "
+                                   + ("cards (template " + cfg.card_template_id + ")" if cfg.card_template_id
+                                      else "commands to type (no dingtalk.card_template_id)"))
+    elif "90020" in code or "ApiCountLimit" in code:
+        report.add(FAIL, "dingtalk", "DingTalk says this organisation's monthly API calls are used up (90020): "
+                                     "nothing can be sent until next month or an upgraded edition")
+    else:
+        report.add(FAIL, "dingtalk", f"DingTalk refused the credentials (HTTP {response.status_code} {code}): check "
+                                     "dingtalk.client_id (the AppKey) and dingtalk.client_secret (the AppSecret) "
+                                     "on the app's credentials page in the DingTalk developer console")
+    if cfg.mode == "http" and not settings.server.public_url and cfg.card_template_id:
+        report.add(WARN, "dingtalk", "dingtalk.mode is http but server.public_url is empty: card clicks cannot be "
+                                     "registered, so buttons are sent as commands to type")
+    if db is not None:
+        from bot.core.kvstate import quota_exceeded
+
+        noted = quota_exceeded(db, platform="dingtalk", now=now or datetime.now(UTC))
+        if noted is not None:
+            report.add(FAIL, "dingtalk", f"DingTalk refused sends since {noted.get('at', '?')[:16]} because the "
+                                         "organisation's monthly API quota is used up (90020): messages since then "
+                                         "were not sent; the free edition allows 5,000 calls a month (see the README)")
+
+
 def _partial(report: Report, settings: Settings) -> None:
     """Warn about a platform that is half configured (and so not enabled)."""
     slack = settings.slack
@@ -207,19 +251,26 @@ def _partial(report: Report, settings: Settings) -> None:
         empty = [f"wecom.{k}" for k, v in wecom_keys.items() if not v]
         missing = ", ".join(empty) + (" is" if len(empty) == 1 else " are")
         report.add(WARN, "wecom", f"not enabled: {missing} empty (all five wecom settings are needed)")
+    dingtalk = settings.dingtalk
+    if bool(dingtalk.client_id) != bool(dingtalk.client_secret.get_secret_value()):
+        empty = "dingtalk.client_id" if not dingtalk.client_id else "dingtalk.client_secret"
+        report.add(WARN, "dingtalk", f"not enabled: {empty} is empty (both client_id and client_secret are needed)")
 
 
-def check_platforms(report: Report, settings: Settings) -> None:
+def check_platforms(report: Report, settings: Settings, db: Database | None = None,
+                    now: datetime | None = None) -> None:
     _partial(report, settings)
-    if not settings.slack.enabled and not settings.wecom.enabled:
+    if not settings.slack.enabled and not settings.wecom.enabled and not settings.dingtalk.enabled:
         report.add(OK, "platforms", "none configured: the console works (`salesbot chat --user CODE`); set the "
-                                    "[slack] or [wecom] settings to connect a chat platform")
+                                    "[slack], [wecom] or [dingtalk] settings to connect a chat platform")
         return
     with httpx.Client(timeout=HTTP_TIMEOUT, trust_env=True) as client:
         if settings.slack.enabled:
             check_slack(report, settings, client)
         if settings.wecom.enabled:
             check_wecom(report, settings, client)
+        if settings.dingtalk.enabled:
+            check_dingtalk(report, settings, client, db, now)
 
 
 def check_teams(report: Report, settings: Settings, db: Database) -> None:
@@ -289,7 +340,7 @@ def run_doctor(config_path: str | None, *, echo: Callable[[str], None] | None = 
         return 1
     db = check_database(report, settings)
     try:
-        check_platforms(report, settings)
+        check_platforms(report, settings, db, now)
         if db is not None:
             check_teams(report, settings, db)
         check_calendar(report, settings, db, now or datetime.now(UTC))

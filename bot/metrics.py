@@ -22,6 +22,9 @@ HANDLING = Histogram("salesbot_handling_seconds", "Time to handle one inbound ev
                      buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0))
 SENDS = Counter("salesbot_outbox_sends_total", "Outbox send attempts by platform and outcome",
                 ["platform", "outcome"], registry=REGISTRY)
+CONNECTIONS = Counter("salesbot_connection_events_total",
+                      "Long-connection events by platform: connected, disconnected, silent (watchdog), refused",
+                      ["platform", "event"], registry=REGISTRY)
 BACKLOG = Gauge("salesbot_outbox_backlog", "Outbox messages pending or being sent", registry=REGISTRY)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -40,6 +43,11 @@ def observe_handling(platform: str, route: str, seconds: float) -> None:
 def record_send(platform: str, outcome: str) -> None:
     """Count one send attempt: sent, retry or dead."""
     SENDS.labels(platform=platform, outcome=outcome).inc()
+
+
+def record_connection(platform: str, event: str) -> None:
+    """Count one long-connection event (salesbot connect)."""
+    CONNECTIONS.labels(platform=platform, event=event).inc()
 
 
 def install(app: Any) -> None:
