@@ -55,7 +55,7 @@ from bot.platforms.wecom.port import WecomPort  # noqa: E402
 from bot.wiring import App  # noqa: E402
 from bot.worker import OutboxWorker  # noqa: E402
 from jobs import runner  # noqa: E402
-from models import Identity, ManagedRegion, OutboxMessage, OutboxStatus, Person, Region, Team  # noqa: E402
+from models import Identity, ManagedRegion, OutboxMessage, OutboxStatus, Person, Region, Team, TeamChat  # noqa: E402
 from tests.support.fake_slack import running_fake_slack  # noqa: E402
 from tests.support.fake_wecom import AES_KEY, AGENT_ID, CALLBACK_TOKEN, FakeWecom  # noqa: E402
 
@@ -183,9 +183,11 @@ def build_region(db: Database, teams: int) -> None:
         region = Region(code="east", name="华东")
         s.add(region)
         s.flush()
-        s.execute(insert(Team), [{"code": f"t{i:03d}", "name": f"华东{i}组", "region_id": region.id,
-                                  "wecom_chat": f"chat_t{i:03d}"} for i in range(teams)])
+        s.execute(insert(Team), [{"code": f"t{i:03d}", "name": f"华东{i}组", "region_id": region.id}
+                                 for i in range(teams)])
         team_ids = list(s.scalars(select(Team.id).order_by(Team.code)))
+        s.execute(insert(TeamChat), [{"team_id": tid, "platform": "wecom", "kind": "chat", "target": f"chat_t{i:03d}"}
+                                     for i, tid in enumerate(team_ids)])
         s.execute(insert(Person), [{"code": f"rep{t:03d}_{r}", "name": f"销售{t}-{r}", "role": "rep",
                                     "team_id": tid, "active": True}
                                    for t, tid in enumerate(team_ids) for r in range(REPS_PER_TEAM)])

@@ -18,6 +18,7 @@ from bot.core.db import Database
 from bot.core.settings import ConfigError, Settings, find_config, load_settings
 
 HTTP_TIMEOUT = 5.0
+PLATFORM_NAMES = {"slack": "Slack", "wecom": "WeCom", "dingtalk": "DingTalk", "feishu": "Feishu"}
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
@@ -275,25 +276,30 @@ def check_platforms(report: Report, settings: Settings, db: Database | None = No
 
 def check_teams(report: Report, settings: Settings, db: Database) -> None:
     """Warn about teams that have nowhere to post on an enabled platform."""
-    from models import Person, Team
+    from models import TEAM_CHAT_COLUMNS, Person, Team, TeamChat
 
     with db.unit_of_work() as session:
         teams = list(session.scalars(select(Team).order_by(Team.code)))
         people = session.scalar(select(func.count()).select_from(Person)) or 0
+        has_chat = {(tid, p) for tid, p in session.execute(select(TeamChat.team_id, TeamChat.platform).distinct())}
     if not teams:
         report.add(WARN, "teams", "no teams yet: import regions.csv, teams.csv and users.csv "
                                   "(see examples/) or run `salesbot demo`")
         return
     missing = 0
-    for team in teams:
-        if settings.slack.enabled and not team.slack_channel:
-            missing += 1
-            report.add(WARN, "teams", f"team {team.code} has no slack_channel: its evening leaderboard and weekly "
-                                      "review have nowhere to go on Slack (set it in teams.csv and import again)")
-        if settings.wecom.enabled and not (team.wecom_chat or team.wecom_webhook):
-            missing += 1
-            report.add(WARN, "teams", f"team {team.code} has neither wecom_chat nor wecom_webhook: its team posts "
-                                      "have nowhere to go on WeCom (set one in teams.csv and import again)")
+    for platform in settings.platforms:
+        columns = [column for column, (p, _) in TEAM_CHAT_COLUMNS.items() if p == platform]
+        if not columns:  # the console posts to every team
+            continue
+        named = columns[0] if len(columns) == 1 else "either " + " or ".join(columns)
+        lacking = "no " + columns[0] if len(columns) == 1 else "neither " + " nor ".join(columns)
+        for team in teams:
+            if (team.id, platform) not in has_chat:
+                missing += 1
+                name = PLATFORM_NAMES.get(platform, platform)
+                report.add(WARN, "teams", f"team {team.code} has {lacking}: its team posts (evening leaderboard, "
+                                          f"weekly review) have nowhere to go on {name} (set {named} in "
+                                          "teams.csv and import again)")
     if not missing:
         report.add(OK, "teams", f"{len(teams)} team(s), {people} people")
 

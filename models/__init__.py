@@ -79,6 +79,8 @@ class Platform(StrEnum):
     SLACK = "slack"
     WECOM = "wecom"
     CONSOLE = "console"
+    DINGTALK = "dingtalk"
+    FEISHU = "feishu"
 
 
 class Region(Base):
@@ -98,14 +100,58 @@ class Team(Base):
     region_id: Mapped[int] = mapped_column(ForeignKey("regions.id"), index=True)
     timezone: Mapped[str | None] = mapped_column(String(64))
     locale: Mapped[str | None] = mapped_column(String(16))
-    slack_channel: Mapped[str | None] = mapped_column(String(64))
-    wecom_chat: Mapped[str | None] = mapped_column(String(128))
-    wecom_webhook: Mapped[str | None] = mapped_column(String(512))
     schedule_morning: Mapped[str | None] = mapped_column(String(5))
     schedule_reminder: Mapped[str | None] = mapped_column(String(5))
     schedule_evening: Mapped[str | None] = mapped_column(String(5))
     main_metric: Mapped[str] = mapped_column(String(64), default="signed_amount")
     region: Mapped[Region] = relationship()
+    chats: Mapped[list[TeamChat]] = relationship(back_populates="team", cascade="all, delete-orphan",
+                                                 order_by="TeamChat.id")
+
+    def set_chats(self, platform: str, kind: str, targets: str | list[str] | tuple[str, ...]) -> None:
+        """Make `targets` this team's chats of one platform and kind (none when empty); rows that stay are kept."""
+        wanted = [targets] if isinstance(targets, str) else list(targets)
+        wanted = list(dict.fromkeys(t for t in wanted if t))
+        mine = {c.target for c in self.chats if (c.platform, c.kind) == (platform, kind)}
+        self.chats = [c for c in self.chats if (c.platform, c.kind) != (platform, kind) or c.target in wanted]
+        self.chats.extend(TeamChat(platform=platform, kind=kind, target=t) for t in wanted if t not in mine)
+
+    def chat_targets(self, platform: str, kind: str) -> list[str]:
+        """Return this team's chats of one platform and kind, oldest first."""
+        return [c.target for c in self.chats if (c.platform, c.kind) == (platform, kind)]
+
+
+# The teams.csv columns that hold a team's chats: column -> (platform, kind). A kind is what the
+# platform's port sends to: a Slack channel, a WeCom app chat or group-robot webhook, a DingTalk
+# openConversationId, a Feishu chat_id.
+TEAM_CHAT_COLUMNS: dict[str, tuple[str, str]] = {
+    "slack_channel": ("slack", "channel"),
+    "wecom_chat": ("wecom", "chat"),
+    "wecom_webhook": ("wecom", "webhook"),
+    "dingtalk_chat": ("dingtalk", "chat"),
+    "feishu_chat": ("feishu", "chat"),
+}
+# The users.csv columns that hold a person's platform ids (Identity rows): column -> platform.
+USER_ID_COLUMNS: dict[str, str] = {
+    "slack_user": "slack",
+    "wecom_user": "wecom",
+    "dingtalk_user": "dingtalk",
+    "feishu_user": "feishu",
+}
+
+
+class TeamChat(Base):
+    """One place a team's posts go on one platform; a team may have several (one per row)."""
+
+    __tablename__ = "team_chats"
+    __table_args__ = (UniqueConstraint("team_id", "platform", "kind", "target"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    # channel (Slack) | chat (WeCom app chat, DingTalk, Feishu) | webhook (WeCom group robot)
+    kind: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(512))
+    team: Mapped[Team] = relationship(back_populates="chats")
 
 
 class Person(Base):

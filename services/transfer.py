@@ -19,6 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import (
+    TEAM_CHAT_COLUMNS,
+    USER_ID_COLUMNS,
     CollabRequest,
     Customer,
     DailyReport,
@@ -32,6 +34,7 @@ from models import (
     ReportField,
     Role,
     Team,
+    TeamChat,
     Visit,
 )
 from services.customers import grant_status, normalize_name
@@ -70,8 +73,9 @@ class Kind(StrEnum):
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "regions": ("code", "name", "parent"),
-    "teams": ("code", "name", "region", "timezone", "locale", "slack_channel", "wecom_chat", "wecom_webhook"),
-    "users": ("code", "name", "role", "team", "manages", "slack_user", "wecom_user", "email"),
+    "teams": ("code", "name", "region", "timezone", "locale", *TEAM_CHAT_COLUMNS),
+    "users": ("code", "name", "role", "team", "manages", "slack_user", "wecom_user", "email", "dingtalk_user",
+              "feishu_user"),
     "customers": ("name", "region", "owner", "tier", "industry", "parent", "stage", "last_contact",
                   "next_follow_up"),
     "goals": ("scope", "code", "period", "metric", "target", "floor", "stretch"),
@@ -90,8 +94,8 @@ EXPORT_KINDS = IMPORT_KINDS + ("reports", "visits", "collabs", "followups")
 DATED_KINDS = ("holidays", "reports", "visits", "collabs", "followups")
 
 MAX_LEN = {"code": 64, "name": 200, "parent": 200, "region": 64, "team": 64, "owner": 64, "industry": 100,
-           "timezone": 64, "slack_channel": 64, "wecom_chat": 128, "wecom_webhook": 512, "slack_user": 128,
-           "wecom_user": 128, "email": 200}
+           "timezone": 64, "slack_user": 128, "wecom_user": 128, "dingtalk_user": 128, "feishu_user": 128,
+           "email": 200}
 _CODE_RE = re.compile(r"[^\s;,]+")
 _MAX_MONEY = Decimal("1e16")
 
@@ -453,43 +457,53 @@ def _zone(check: _Checker, row: Row) -> str:
 def _import_teams(session: Session, check: _Checker, rows: list[Row], now: datetime) -> Plan:
     existing = {t.code: t for t in session.scalars(select(Team))}
     regions = {code: rid for code, rid in session.execute(select(Region.code, Region.id))}
-    parsed: list[tuple[Row, dict[str, Any]]] = []
+    parsed: list[tuple[Row, dict[str, Any], dict[str, list[str]]]] = []
     for row in rows:
         values: dict[str, Any] = {
             "code": check.code(row, "code", required=True),
             "name": check.text(row, "name", required=True),
             "timezone": _zone(check, row) or None,
             "locale": check.choice(row, "locale", ("zh-CN", "en")) or None,
-            "slack_channel": check.text(row, "slack_channel") or None,
-            "wecom_chat": check.text(row, "wecom_chat") or None,
-            "wecom_webhook": check.text(row, "wecom_webhook") or None,
         }
+        chats = {column: _chat_targets(check, row, column) for column in TEAM_CHAT_COLUMNS if check.has(column)}
         _case_clash(check, row, "code", values["code"], existing)
         region = check.code(row, "region", required=True)
         if region and region not in regions:
             check.bad(row, "region", f"no region {region!r} in the database (import regions.csv first)")
         values["region_id"] = regions.get(region)
-        hook = values["wecom_webhook"]
-        if hook and not re.match(r"https?://", hook):
-            check.bad(row, "wecom_webhook", f"{hook!r} is not a URL (expected the group robot's "
-                                            "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=... address)")
-        parsed.append((row, values))
-    _dupes(check, ((r, v["code"]) for r, v in parsed), "code")
+        for hook in chats.get("wecom_webhook", []):
+            if not re.match(r"https?://", hook):
+                    check.bad(row, "wecom_webhook", f"{hook!r} is not a URL (expected the group robot's "
+                                                "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=... address)")
+        parsed.append((row, values, chats))
+    _dupes(check, ((r, v["code"]) for r, v, _ in parsed), "code")
     present = {"code", "name", "region_id"} | {c for c in COLUMNS["teams"] if check.has(c)}
 
     def plan(result: ImportResult, progress: Progress) -> None:
-        for _, values in parsed:
+        for _, values, chats in parsed:
             team = existing.get(values["code"])
             if team is None:
-                session.add(Team(**values))
+                team = Team(**values)
+                session.add(team)
                 result.created += 1
             else:
                 for key, value in values.items():
                     if key in present:
                         setattr(team, key, value)
                 result.updated += 1
+            for column, targets in chats.items():
+                team.set_chats(*TEAM_CHAT_COLUMNS[column], targets)
             progress(1)
     return plan
+
+
+def _chat_targets(check: _Checker, row: Row, column: str) -> list[str]:
+    """Read a team chat column: one chat id, or several separated by ';'."""
+    targets = list(dict.fromkeys(_split_list(row.get(column))))
+    for target in targets:
+        if len(target) > 512:
+            check.bad(row, column, f"{target[:20]!r}... is {len(target)} characters long (at most 512)")
+    return targets
 
 
 def _import_users(session: Session, check: _Checker, rows: list[Row], now: datetime) -> Plan:
@@ -521,12 +535,12 @@ def _import_users(session: Session, check: _Checker, rows: list[Row], now: datet
             if rc not in regions:
                 check.bad(row, "manages", f"no region {rc!r} in the database (expected region codes "
                                           "separated by ';', e.g. east;south)")
-        ids = {"slack": check.text(row, "slack_user"), "wecom": check.text(row, "wecom_user")}
+        ids = {platform: check.text(row, column) for column, platform in USER_ID_COLUMNS.items()}
         parsed.append((row, values, manages, ids))
     _dupes(check, ((r, v["code"]) for r, v, _, _ in parsed), "code")
     # Identities are unique per platform: work out who holds each id once this file is in.
     in_file = {v["code"] for _, v, _, _ in parsed}
-    for platform, column in (("slack", "slack_user"), ("wecom", "wecom_user")):
+    for column, platform in USER_ID_COLUMNS.items():
         if not check.has(column):
             continue
         claimed: dict[str, Row] = {}
@@ -564,7 +578,7 @@ def _import_users(session: Session, check: _Checker, rows: list[Row], now: datet
             progress(1)
         session.flush()
         # Release identities that change hands before giving them out again.
-        for platform, column in (("slack", "slack_user"), ("wecom", "wecom_user")):
+        for column, platform in USER_ID_COLUMNS.items():
             if not check.has(column):
                 continue
             wanted = {values["code"]: ids[platform] for _, values, _, ids in parsed}
@@ -831,9 +845,13 @@ def export_rows(*, session: Session, kind: str, now: datetime, zone: str = "Asia
                 for r in session.scalars(select(Region).order_by(Region.code))]
         return list(COLUMNS[kind]), rows
     if kind == "teams":
+        chats: dict[tuple[int, str, str], list[str]] = {}
+        for tid, platform, chat_kind, target in session.execute(
+                select(TeamChat.team_id, TeamChat.platform, TeamChat.kind, TeamChat.target).order_by(TeamChat.id)):
+            chats.setdefault((tid, platform, chat_kind), []).append(target)
         rows = [{"code": t.code, "name": t.name, "region": region_codes.get(t.region_id, ""),
-                 "timezone": t.timezone or "", "locale": t.locale or "", "slack_channel": t.slack_channel or "",
-                 "wecom_chat": t.wecom_chat or "", "wecom_webhook": t.wecom_webhook or ""}
+                 "timezone": t.timezone or "", "locale": t.locale or "",
+                 **{column: ";".join(chats.get((t.id, *where), [])) for column, where in TEAM_CHAT_COLUMNS.items()}}
                 for t in session.scalars(select(Team).order_by(Team.code))]
         return list(COLUMNS[kind]), rows
     if kind == "users":
@@ -846,7 +864,7 @@ def export_rows(*, session: Session, kind: str, now: datetime, zone: str = "Asia
         rows = [{"code": p.code, "name": p.name, "role": p.role,
                  "team": team_codes.get(p.team_id, "") if p.team_id else "",
                  "manages": ";".join(sorted(manages.get(p.id, []))),
-                 "slack_user": idents.get((p.id, "slack"), ""), "wecom_user": idents.get((p.id, "wecom"), ""),
+                 **{column: idents.get((p.id, platform), "") for column, platform in USER_ID_COLUMNS.items()},
                  "email": p.email or ""}
                 for p in session.scalars(select(Person).order_by(Person.code))]
         return list(COLUMNS[kind]), rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import random
 import threading
@@ -19,7 +20,7 @@ from bot.core.db import Database
 from bot.core.ports import Envelope, Port, SendResult
 from bot.core.settings import Settings
 from bot.core.types import Outbound, ToPerson, ToTarget, ToTeam
-from models import Identity, OutboxMessage, OutboxStatus, Person, Team
+from models import Identity, OutboxMessage, OutboxStatus, Person, Team, TeamChat
 
 log = logging.getLogger("salesbot.outbox")
 
@@ -64,18 +65,37 @@ def person_targets(session: Session, person_id: int, platform: str | None, enabl
 
 
 def team_targets(session: Session, team_id: int, enabled: Sequence[str]) -> list[tuple[str, str, str]]:
-    team = session.get(Team, team_id)
-    if team is None:
-        return []
+    """Return (platform, kind, target) for every chat of a team on an enabled platform (oldest first)."""
     out: list[tuple[str, str, str]] = []
-    if "slack" in enabled and team.slack_channel:
-        out.append(("slack", "channel", team.slack_channel))
-    if "wecom" in enabled and team.wecom_chat:
-        out.append(("wecom", "chat", team.wecom_chat))
-    if "wecom" in enabled and team.wecom_webhook:
-        out.append(("wecom", "webhook", team.wecom_webhook))
+    others = [p for p in enabled if p != "console"]
+    if others:
+        out.extend((p, k, t) for p, k, t in session.execute(
+            select(TeamChat.platform, TeamChat.kind, TeamChat.target)
+            .where(TeamChat.team_id == team_id, TeamChat.platform.in_(others))
+            .order_by(TeamChat.id)))
     if "console" in enabled:
-        out.append(("console", "channel", team.code))
+        team = session.get(Team, team_id)
+        if team is not None:
+            out.append(("console", "channel", team.code))
+    return out
+
+
+def _target_suffixes(targets: Sequence[tuple[str, str, str]]) -> list[str]:
+    """Return each target's key suffix: `:platform` for a lone target, else `:platform:kind`.
+
+    A second target of the same platform and kind (a team with two Slack channels) also gets a
+    short digest of its address, so each keeps its own stable key.
+    """
+    if len(targets) == 1:
+        return [f":{targets[0][0]}"]
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for platform, kind, target in targets:
+        suffix = f":{platform}:{kind}"
+        if (platform, kind) in seen:
+            suffix += ":" + hashlib.sha1(target.encode(), usedforsecurity=False).hexdigest()[:10]
+        seen.add((platform, kind))
+        out.append(suffix)
     return out
 
 
@@ -131,8 +151,7 @@ def _rows_by_message(session: Session, messages: list[Outbound], *, base_key: st
         else:  # pragma: no cover - the Recipient union is closed
             raise TypeError(to)
         payload = msg.payload()
-        for platform, kind, target in targets:
-            suffix = f":{platform}:{kind}" if len(targets) > 1 else f":{platform}"
+        for (platform, kind, target), suffix in zip(targets, _target_suffixes(targets), strict=True):
             rows.append((msg, {
                 "key": (key + suffix)[:191],
                 "platform": platform,

@@ -202,7 +202,7 @@ def test_team_posts_go_to_the_app_chat_and_the_robot_with_images(env: WecomEnv, 
     with db.unit_of_work() as s:
         gz1 = s.scalar(select(Team).where(Team.code == "gz1"))
         assert gz1 is not None
-        gz1.wecom_webhook = env.fake.webhook_url("robot-gz1")
+        gz1.set_chats("wecom", "webhook", env.fake.webhook_url("robot-gz1"))
         sh1 = s.scalar(select(Team.id).where(Team.code == "sh1"))
         gz1_id = gz1.id
     png = b"\x89PNG\r\n\x1a\n" + b"0" * 64
@@ -259,7 +259,7 @@ def test_no_secret_token_or_robot_key_reaches_the_logs(env: WecomEnv, db: Databa
     with db.unit_of_work() as s:
         gz1 = s.scalar(select(Team).where(Team.code == "gz1"))
         assert gz1 is not None
-        gz1.wecom_webhook = env.fake.webhook_url("robot-secret-key")
+        gz1.set_chats("wecom", "webhook", env.fake.webhook_url("robot-secret-key"))
         gz1_id = gz1.id
     env.fake.fail_next("message/send", 42001, 45009)
     env.fake.fail_next("webhook/send", HTTP_500)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from bot.core.db import Database
-from models import Customer, Goal, Identity, ManagedRegion, Person, Region, Team
+from models import TEAM_CHAT_COLUMNS, Customer, Goal, Identity, ManagedRegion, Person, Region, Team
 
 
 @dataclass
@@ -33,8 +33,11 @@ def build_org(db: Database) -> Org:
         region("gz", "广州", "south")
         region("north", "North")
 
-        def team(code: str, name: str, region_code: str, **kw: object) -> Team:
-            t = Team(code=code, name=name, region_id=ids[region_code], **kw)
+        def team(code: str, name: str, region_code: str, *, timezone: str | None = None, locale: str | None = None,
+                 **chats: str) -> Team:
+            t = Team(code=code, name=name, region_id=ids[region_code], timezone=timezone, locale=locale)
+            for column, target in chats.items():  # teams.csv's chat columns: slack_channel=..., wecom_chat=...
+                t.set_chats(*TEAM_CHAT_COLUMNS[column], target)
             s.add(t)
             s.flush()
             ids["team:" + code] = t.id
