@@ -32,7 +32,7 @@ from bot.core.types import Action, Inbound, InboundKind
 from bot.demo import fill
 from bot.wiring import App
 from jobs.runner import run_job
-from models import Customer, Identity, Person, Team
+from models import TEAM_CHAT_COLUMNS, Customer, Identity, Person, Team
 from tests.transcripts.platforms import PLATFORMS, Seen, TranscriptPlatform, dump_calls
 
 HERE = Path(__file__).parent
@@ -110,7 +110,7 @@ class Demo:
                 for team in s.scalars(select(Team)):
                     for platform in PLATFORMS:
                         for column, value in platform.team(team.code).items():
-                            setattr(team, column, value)
+                            team.set_chats(*TEAM_CHAT_COLUMNS[column], value)
                 for person in s.scalars(select(Person)):
                     for platform in PLATFORMS:
                         if platform.identity is not None:

@@ -44,7 +44,7 @@ class TranscriptPlatform:
     settings: dict[str, dict[str, str]]
     # a person's code -> (user id on the platform, where direct messages go); None: the code itself
     identity: Callable[[str], tuple[str, str | None]] | None
-    # a team's code -> the Team columns naming its chats on the platform
+    # a team's code -> the teams.csv columns naming its chats on the platform (models.TEAM_CHAT_COLUMNS)
     team: Callable[[str], dict[str, str]]
     # the API calls the port makes for one envelope, as (API name, JSON body) pairs
     wire: Wire
