@@ -98,9 +98,13 @@ def test_migration_moves_the_columns_to_rows_and_back(migrated_db: Database) -> 
 
     db = migrated_db
     wipe(db)
+    from alembic.script import ScriptDirectory
+
     cfg = alembic_config(db.url, db.engine)
+    before = ScriptDirectory.from_config(cfg).get_revision("0003_team_chats").down_revision
+    assert isinstance(before, str)
     try:
-        command.downgrade(cfg, "0002")
+        command.downgrade(cfg, before)
         with db.engine.begin() as conn:
             conn.execute(text("INSERT INTO regions (id, code, name) VALUES (1, 'sh', '上海')"))
             conn.execute(text(
@@ -112,7 +116,7 @@ def test_migration_moves_the_columns_to_rows_and_back(migrated_db: Database) -> 
             got = {(c.team_id, c.platform, c.kind, c.target) for c in s.scalars(select(TeamChat))}
         assert got == {(1, "slack", "channel", "C1"), (1, "wecom", "chat", "chat1"),
                        (2, "wecom", "webhook", "https://robot")}
-        command.downgrade(cfg, "0002")
+        command.downgrade(cfg, before)
         with db.engine.connect() as conn:
             back = conn.execute(text("SELECT code, slack_channel, wecom_chat, wecom_webhook FROM teams "
                                      "ORDER BY id")).all()

@@ -1,7 +1,7 @@
 """a team's chats become rows (team_chats) instead of one column per platform on teams
 
 Revision ID: 0003_team_chats
-Revises: 0002
+Revises: 0003_console
 Create Date: 2026-11-24 09:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_team_chats"
-down_revision = "0002"
+down_revision = "0003_console"
 branch_labels = None
 depends_on = None
 
