@@ -19,6 +19,7 @@ from bot.core.rendering import format_money, format_number
 from models import DailyReport, GoalScope, Person, Region, Team
 from services.calendar import WorkCalendar
 from services.fields import FieldDef, FieldType
+from services.forecast import forecast
 from services.goals import GoalTarget, Period, Progress, time_progress, units_progress
 from services.leaderboard import team_ranking
 
@@ -26,9 +27,18 @@ RANKING_SHOWN = 10
 
 
 def forecast_for(view: View, targets: list[GoalTarget], span: params.Span, metric: str) -> dict[tuple[str, str], Any]:
-    """FORECAST: the month-end forecast column (issue 16). Empty until services/forecast.py lands;
-    then return {(scope, code): forecast} from it and the tree shows the column."""
-    return {}
+    """The period-end forecast column (issue 16): services.forecast once for each top unit of the tree."""
+    session, regions = view.session, {u.id for u in targets if u.scope is GoalScope.REGION}
+    parents = dict(session.execute(select(Region.id, Region.parent_id).where(Region.id.in_(regions))).all())
+    tops = [u for u in targets if (u.scope is GoalScope.REGION and parents.get(u.id) not in regions)
+            or (u.scope is GoalScope.TEAM and u.region_id not in regions)]
+    out: dict[tuple[str, str], Any] = {}
+    for top in tops:
+        outlook = forecast(session=session, unit=session.get(Region if top.scope is GoalScope.REGION else Team, top.id),
+                           period=span.period, metric=metric, day=span.as_of, calendar=params.calendar(view),
+                           settings=view.settings)
+        out.update({(n.scope, n.code): n.projection for n in outlook.nodes})
+    return out
 
 
 def _tree(view: View, region: Region | None, team: Team | None) -> list[tuple[GoalTarget, int]]:
