@@ -29,28 +29,37 @@ DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1/salesbot_bench_leaderboar
 EVENING = date(2026, 11, 23)
 GOAL = 1.5
 
+# The sellers (contract section 8): reps, and managers with a personal goal for the evening's month, its
+# quarter or year, or a week touching it (services.sellers), in the shape a careful hand would write.
 HAND_SQL = text("""
 SELECT p.id, p.code, p.name, COALESCE(r.signed_amount, 0) AS value, r.id IS NOT NULL AS reported
 FROM people p
 LEFT JOIN daily_reports r ON r.person_id = p.id AND r.day = :day AND r.submitted_at IS NOT NULL
-WHERE p.team_id = :team AND p.active AND p.role <> 'admin'
+WHERE p.team_id = :team AND p.active
+  AND (p.role = 'rep' OR (SELECT 1 FROM goals g WHERE g.scope = 'user' AND g.code = p.code
+                          AND g.period IN ('2026-11', '2026-Q4', '2026', '2026-W44', '2026-W45', '2026-W46',
+                                           '2026-W47', '2026-W48', '2026-W49') LIMIT 1) IS NOT NULL)
 ORDER BY value DESC, p.code
 """)
 
 
 def fill(db: Database, *, teams: int, reps: int, reports: int) -> None:
-    """Regions, teams, reps and one report per rep per day, by INSERT ... SELECT generate_series."""
+    """Regions, teams, reps, a manager per team (half of them player-coaches with a goal) and one report per
+    person per day, by INSERT ... SELECT generate_series."""
     days = max(1, reports // (teams * reps))
     with db.engine.begin() as conn:
         have_teams = conn.scalar(text("SELECT count(*) FROM teams WHERE code LIKE 'lb%'"))
         have_reports = conn.scalar(text("SELECT count(*) FROM daily_reports"))
-        if have_teams == teams and have_reports and abs(have_reports - teams * reps * days) <= teams * reps:
+        have_managers = conn.scalar(text("SELECT count(*) FROM people WHERE role = 'manager'"))
+        if (have_teams == teams and have_managers == teams and have_reports
+                and abs(have_reports - teams * (reps + 1) * days) <= teams * (reps + 1)):
             print(f"reusing {have_reports:,} reports for {have_teams} teams")
             return
-    print(f"filling {teams} teams x {reps} reps x {days} days = {teams * reps * days:,} reports ...", flush=True)
+    print(f"filling {teams} teams x ({reps} reps + a manager) x {days} days = {teams * (reps + 1) * days:,} reports ...",
+          flush=True)
     started = time.perf_counter()
     with db.engine.begin() as conn:
-        conn.execute(text("TRUNCATE daily_reports, people, teams, regions RESTART IDENTITY CASCADE"))
+        conn.execute(text("TRUNCATE daily_reports, goals, people, teams, regions RESTART IDENTITY CASCADE"))
         conn.execute(text("SET LOCAL synchronous_commit = off"))
         region = conn.scalar(text("INSERT INTO regions (code, name) VALUES ('lb', 'Bench') RETURNING id"))
         conn.execute(text("INSERT INTO teams (code, name, region_id, main_metric) "
@@ -59,6 +68,16 @@ def fill(db: Database, *, teams: int, reps: int, reports: int) -> None:
         conn.execute(text("INSERT INTO people (code, name, role, team_id, active) "
                           "SELECT 'lb' || t.id || '_' || g, 'Rep ' || t.id || '-' || g, 'rep', t.id, true "
                           "FROM teams t, generate_series(1, :n) g"), {"n": reps})
+        # A manager on every team; every other one a player-coach with a month goal (ranked with the reps).
+        # Every rep has month, quarter and year goals, as in the demo: the goals table is not tiny.
+        conn.execute(text("INSERT INTO people (code, name, role, team_id, active) "
+                          "SELECT 'lbm' || t.id, 'Manager ' || t.id, 'manager', t.id, true FROM teams t"))
+        conn.execute(text("INSERT INTO goals (scope, code, period, metric, target, updated_at) "
+                          "SELECT 'user', p.code, g.period, 'signed_amount', 400000, now() "
+                          "FROM people p, (VALUES ('2026-11'), ('2026-Q4'), ('2026')) g(period) "
+                          "WHERE p.role = 'rep' "
+                          "UNION ALL SELECT 'user', 'lbm' || t.id, '2026-11', 'signed_amount', 500000, now() "
+                          "FROM teams t WHERE t.id % 2 = 0"))
         conn.execute(text("""
             INSERT INTO daily_reports (person_id, team_id, day, visits, new_leads, signed_amount,
                                        collected_amount, extra, submitted_at, updated_at)
@@ -66,7 +85,7 @@ def fill(db: Database, *, teams: int, reps: int, reports: int) -> None:
                    round((random() * 200000)::numeric, 2), round((random() * 100000)::numeric, 2),
                    '{}'::json, now(), now()
             FROM generate_series(0, :days - 1) d, people p
-            WHERE d > 0 OR random() < 0.9
+            WHERE d > 0 OR random() + 0 * p.id < 0.9  -- p.id: drawn per person, not once for the day
         """), {"end": EVENING, "days": days})
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE"))

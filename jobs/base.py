@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 from bot.core.context import Context, team_locale
 from bot.core.settings import Settings
 from bot.core.types import Outbound
-from models import Person, Role, Team
+from models import Person, Team
 from services.calendar import WorkCalendar
+from services.sellers import sellers
 
 
 @dataclass
@@ -52,15 +53,12 @@ class JobContext:
     def team_locale(self, team: Team) -> str:
         return team_locale(team, self.settings)
 
-    def reps(self, team: Team) -> list[Person]:
-        """Return the team's active reps, by code."""
-        return list(self.session.scalars(
-            select(Person).where(Person.team_id == team.id, Person.active.is_(True), Person.role == Role.REP)
-            .order_by(Person.code)
-        ))
+    def sellers(self, team: Team, day: date) -> list[Person]:
+        """Return the team's sellers on `day` (reps, and managers/admins with a personal goal), by code."""
+        return sellers(session=self.session, team=team, start=day)
 
     def members(self, team: Team) -> list[Person]:
-        """Return everyone active on the team (reps and managers), by code."""
+        """Return everyone active on the team (sellers or not: whose customers managers hear about), by code."""
         return list(self.session.scalars(
             select(Person).where(Person.team_id == team.id, Person.active.is_(True)).order_by(Person.code)
         ))

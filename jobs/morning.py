@@ -15,11 +15,11 @@ from services.report_fields import load_fields
 
 
 def run(ctx: JobContext, *, team: Team, day: date) -> JobResult:
-    """Send each rep of `team` the morning prompt for `day`."""
+    """Send each seller of `team` (services.sellers) the morning prompt for `day`."""
     s = ctx.session
     fields = load_fields(session=s)
     refresh(session=s, settings=ctx.settings, calendar=ctx.calendar, today=day, now=ctx.now)
-    reps = ctx.reps(team)
+    reps = ctx.sellers(team, day)
     # Two queries find who has a goal this month and who has a follow-up due, so a team of
     # thousands costs per-person queries only for those who have something to show.
     codes = [r.code for r in reps]

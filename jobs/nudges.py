@@ -18,10 +18,10 @@ MAX_BUTTON_ITEMS = 3
 
 
 def run(ctx: JobContext, *, team: Team, day: date) -> JobResult:
-    """Nudge the reps of `team` about overdue follow-ups and tell managers what is late or stalled."""
+    """Nudge the sellers of `team` about overdue follow-ups and tell managers what is late or stalled."""
     s, settings, calendar = ctx.session, ctx.settings, ctx.calendar
     refresh(session=s, settings=settings, calendar=calendar, today=day, now=ctx.now)
-    reps = ctx.reps(team)
+    reps = ctx.sellers(team, day)
     result = JobResult(processed=len(reps))
     for rep in reps:
         items = [f for f in due_for(session=s, person_id=rep.id, today=day)

@@ -11,8 +11,8 @@ from services.reports import report_template, reported_person_ids
 
 
 def run(ctx: JobContext, *, team: Team, day: date) -> JobResult:
-    """Remind each rep of `team` without a report for `day`."""
-    reps = ctx.reps(team)
+    """Remind each seller of `team` without a report for `day`."""
+    reps = ctx.sellers(team, day)
     done = reported_person_ids(session=ctx.session, team_id=team.id, day=day)
     fields = load_fields(session=ctx.session)
     blanks: dict[str, str] = {}

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from models import DailyReport, Goal, GoalProposal, GoalScope, ManagedRegion, Person, Region, Role, Team
 from services.calendar import WorkCalendar
 from services.report_fields import COLUMN_KEYS
+from services.sellers import sellers
 
 __all__ = [
     "GoalTarget",
@@ -623,11 +624,10 @@ class SplitSection:
     rows: list[SplitRow]
 
 
-def _members(session: Session, target: GoalTarget) -> list[tuple[GoalTarget, ColumnElement[bool]]]:
-    """The units one level below a team (its people) or a region (sub-regions and its own teams)."""
+def _members(session: Session, target: GoalTarget, period: Period) -> list[tuple[GoalTarget, ColumnElement[bool]]]:
+    """The units one level below a team (its sellers in the period) or a region (sub-regions and its own teams)."""
     if target.scope is GoalScope.TEAM:
-        people = session.scalars(select(Person).where(Person.team_id == target.id, Person.active.is_(True),
-                                                      Person.role != Role.ADMIN).order_by(Person.code))
+        people = sellers(session=session, team=target.id, start=period.start, end=period.end)
         return [(GoalTarget(GoalScope.USER, p.code, p.name, p.id, target.region_id),
                  DailyReport.person_id == p.id) for p in people]
     if target.scope is GoalScope.REGION:
@@ -707,7 +707,7 @@ def propose_split(*, session: Session, asker: Person, goal: Goal, target: GoalTa
         units = [(str(target.scope), target.code, target.name, str(sub)) for sub in subs]
         rows, fallback = _rows(goal, units, history, even, quantum)
         sections.append(SplitSection(kind, fallback, rows))
-    members = _members(session, target)
+    members = _members(session, target, period)
     if members:
         start, end = period.last_year()
         history = _member_history(session, target, members, goal.metric, start, end)

@@ -131,14 +131,16 @@ def test_split_by_history_and_even_fallback(settings: Settings, db: Database, cl
     chat.say("mgr_east", "/目标 设定 团队 sh1 2026-11 签约 100万")
     out = chat.say("mgr_east", "/目标 分解 团队 sh1 2026-11 签约")
     assert "按去年同期业绩分配" in out
-    assert "张伟：75万" in out and "李娜：25万" in out and "陈经理：0" in out and "（去年 30万）" in out
+    assert "张伟：75万" in out and "李娜：25万" in out and "（去年 30万）" in out
+    assert "陈经理" not in out  # a manager without a personal goal gets no share
     out = chat.say("mgr_east", "/目标 分解 团队 sh1 2026-12 签约 按=历史")
     assert "去年同期没有数据，改为平均分配" in out
     pid = _proposal_id(out)
     chat.press("mgr_east", "goal_apply", pid)
     goals = _goals(db)
-    parts = [goals[("user", c, "2026-12", "signed_amount")].target for c in ("zhang", "li", "mgr_east")]
-    assert sum(parts) == Decimal("1000000") and sorted(parts) == [Decimal(333333), Decimal(333333), Decimal(333334)]
+    parts = [goals[("user", c, "2026-12", "signed_amount")].target for c in ("zhang", "li")]
+    assert parts == [Decimal(500000), Decimal(500000)]
+    assert ("user", "mgr_east", "2026-12", "signed_amount") not in goals
 
 
 def test_split_errors_and_permissions(settings: Settings, db: Database, clock: FixedClock) -> None:
