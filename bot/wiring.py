@@ -83,8 +83,18 @@ class App:
         self.ports = ports if ports is not None else build_ports(settings)
         self.outbox = Outbox(self.db, self.ports, settings, self.clock)
         self.dispatcher = Dispatcher(self.db, settings, self.router, self.outbox, self.clock)
+        self._previewer: Any = None
         self.handling = BackgroundHandling(
             self.dispatcher, threads=1 if self.db.backend == "sqlite" else settings.outbox.concurrency)
+
+    @property
+    def previewer(self) -> Any:
+        """The console's template preview on real data (bot/previews.py), built on first use."""
+        if self._previewer is None:
+            from bot.previews import RealDataPreviewer
+
+            self._previewer = RealDataPreviewer(self.settings, self.dispatcher)
+        return self._previewer
 
     def dispatch(self, inbound: Inbound, *, deliver: bool = True) -> DispatchResult:
         return self.dispatcher.dispatch(inbound, deliver=deliver)

@@ -176,9 +176,8 @@ def show_history(ctx: Context, name: str) -> Outbound:
 
 
 def _check_and_save(ctx: Context, name: str, locales: tuple[str, ...], body: str) -> list[TemplateVersion]:
-    svc.validate(name, body, locales, currency=ctx.settings.org.currency)
-    return [svc.save_version(session=ctx.session, name=name, locale=locale, body=body, author=ctx.person,
-                             now=ctx.now()) for locale in locales]
+    return svc.save(session=ctx.session, name=name, locales=locales, body=body, author=ctx.person, now=ctx.now(),
+                    currency=ctx.settings.org.currency)
 
 
 def _saved(ctx: Context, name: str, rows: list[TemplateVersion], *, rolled_back_to: int | None = None) -> Outbound:

@@ -11,16 +11,19 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot.core.clock import Clock, FixedClock
 from bot.core.context import Context, team_zone, template_overrides
 from bot.core.db import Database
 from bot.core.outbox import Outbox, enqueue
+from bot.core.rendering import Renderer
 from bot.core.settings import Settings
-from jobs.base import JobContext
+from bot.core.types import Outbound
+from jobs.base import JobContext, JobResult
 from jobs.schedule import JOBS, JobSpec
 from models import JobRun, Team
-from services.calendar import load_calendar
+from services.calendar import WorkCalendar, load_calendar
 
 log = logging.getLogger("salesbot.jobs")
 
@@ -178,10 +181,9 @@ def _run_team(*, db: Database, settings: Settings, spec: JobSpec, team_id: int, 
             run = JobRun(job=spec.name, team_id=team_id, day=day, created_at=created)
             s.add(run)
             s.flush()
-            ctx = Context(session=s, settings=settings, clock=FixedClock(moment), renderer=template_overrides(s))
-            jctx = JobContext(job=spec.name, ctx=ctx, calendar=calendar, now=moment)
-            result = spec.function()(jctx, team=team, day=day)
-            keys = enqueue(s, jctx.messages, base_key=f"job:{spec.name}:{code}:{day.isoformat()}",
+            result, messages = job_messages(session=s, settings=settings, spec=spec, team=team, day=day,
+                                            moment=moment, calendar=calendar)
+            keys = enqueue(s, messages, base_key=f"job:{spec.name}:{code}:{day.isoformat()}",
                            settings=settings, now=created)
             run.processed = result.processed
             run.enqueued = len(keys)
@@ -196,6 +198,21 @@ def _run_team(*, db: Database, settings: Settings, spec: JobSpec, team_id: int, 
     except Exception:  # one team's failure must not stop the others; nothing of it was written
         log.exception("job %s for team %s on %s failed", spec.name, code, day)
         return TeamOutcome(code, day, "error", "error (see the log)")
+
+
+def job_messages(*, session: Session, settings: Settings, spec: JobSpec, team: Team, day: date, moment: datetime,
+                 calendar: WorkCalendar | None = None, renderer: Renderer | None = None) -> tuple[JobResult, list[Outbound]]:
+    """Build what a job sends for one team and day, without claiming or sending anything.
+
+    The runner enqueues these messages; the console's template preview calls it in a rolled-back
+    savepoint with a renderer that captures a template's variables (the same data the job would use).
+    """
+    ctx = Context(session=session, settings=settings, clock=FixedClock(moment),
+                  renderer=renderer if renderer is not None else template_overrides(session))
+    jctx = JobContext(job=spec.name, ctx=ctx, now=moment,
+                      calendar=calendar if calendar is not None else load_calendar(session, settings.org.holidays))
+    result = spec.function()(jctx, team=team, day=day)
+    return result, jctx.messages
 
 
 def _claimed(session: Any, job: str, team_id: int, day: date) -> bool:

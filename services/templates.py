@@ -40,7 +40,9 @@ __all__ = [
     "is_known",
     "load_sample",
     "parse_locales",
+    "render_checked",
     "rollback",
+    "save",
     "sample_context",
     "save_version",
     "template_names",
@@ -249,9 +251,10 @@ def _template_line(tb: TracebackType | None) -> int | None:
     return line
 
 
-def _render_check(body: str, context: dict[str, Any], locale: str) -> None:
+def render_checked(body: str, context: dict[str, Any], locale: str) -> str:
+    """Render an admin text under the time limit; TemplateRejected (with the line) when it fails."""
     try:
-        render_source(body, context, deadline=RENDER_SECONDS)
+        return render_source(body, context, deadline=RENDER_SECONDS)
     except TemplateSyntaxError as exc:
         raise TemplateRejected(Reason.SYNTAX, exc.lineno, detail=exc.message or "", locale=locale) from None
     except RenderTimeout as exc:
@@ -295,7 +298,7 @@ def validate(name: str, body: str, locales: tuple[str, ...] | list[str], *, curr
     for locale in locales:
         context = sample_context(name, locale, currency=currency)
         assert context is not None
-        _render_check(body, context, locale)
+        render_checked(body, context, locale)
 
 
 def parse_locales(word: str | None, default: str) -> tuple[str, ...] | None:
@@ -346,6 +349,17 @@ def save_version(*, session: Session, name: str, locale: str, body: str, author:
     session.add(row)
     session.flush()
     return row
+
+
+def save(*, session: Session, name: str, locales: tuple[str, ...] | list[str], body: str, author: Person | None,
+         now: datetime, currency: str = "CNY") -> list[TemplateVersion]:
+    """Check a new text (TemplateRejected if refused: nothing stored) and store it in each locale.
+
+    The one way a text is saved, from chat (`/template save`, Slack's form) and from the console.
+    """
+    validate(name, body, locales, currency=currency)
+    return [save_version(session=session, name=name, locale=locale, body=body, author=author, now=now)
+            for locale in locales]
 
 
 def history(*, session: Session, name: str, limit: int = 30) -> list[TemplateVersion]:

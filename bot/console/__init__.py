@@ -44,6 +44,7 @@ PAGE_MODULES = (
     "bot.console.pages.overview",
     "bot.console.pages.reports",
     "bot.console.pages.pipeline",
+    "bot.console.pages.templates",
 )
 
 

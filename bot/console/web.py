@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.console import assets, i18n
+from bot.console.chat_html import chat_html
 from bot.console.tables import Table, export_response
 from bot.core.context import person_locale
 from bot.core.rendering import format_day, format_money, format_number, format_pct
@@ -109,7 +110,7 @@ def page(path: str, *, roles: tuple[str, ...] | None = None, methods: tuple[str,
 def _environment() -> Environment:
     env = Environment(loader=PackageLoader("bot.console", "templates"), autoescape=select_autoescape(default=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(money=format_money, number=format_number, pct=format_pct, day=format_day)
+    env.filters.update(money=format_money, number=format_number, pct=format_pct, day=format_day, chat=chat_html)
     env.globals["static"] = assets.url
     return env
 
@@ -172,6 +173,7 @@ class View:
     csrf_token: str
     now: datetime
     form: Mapping[str, str] = field(default_factory=dict)
+    app: Any = None  # the application (bot.wiring.App): what the composition root hands the console
 
     @property
     def locale(self) -> str:
@@ -248,6 +250,8 @@ def nav_for(person: Person | None) -> list[tuple[str, str]]:
         items = [("nav.overview", "/console/overview"), ("nav.reports", "/console/reports"),
                  ("nav.funnel", "/console/funnel"), ("nav.followups", "/console/followups"),
                  ("nav.collabs", "/console/collabs"), *items]
+    if person.role == "admin":
+        items += [("nav.templates", "/console/templates")]
     return items
 
 
@@ -289,6 +293,7 @@ class Runtime:
         self.settings: Settings = app.settings
         self.db = app.db
         self.clock = app.clock
+        self.app = app
 
 
 def _handle(rt: Runtime, spec: PageSpec, request: Request, form: Mapping[str, str]) -> Response:
@@ -311,7 +316,7 @@ def _handle(rt: Runtime, spec: PageSpec, request: Request, form: Mapping[str, st
             return error_page(NotFound(), locale, person=person, csrf_token=signed.csrf_token)
         view = View(request=request, session=session, settings=rt.settings, person=person,
                     scope=scope_for(session=session, person=person), csrf_token=signed.csrf_token, now=now,
-                    form=form)
+                    form=form, app=rt.app)
         savepoint = session.begin_nested()
         try:
             response = spec.func(view)

@@ -257,6 +257,13 @@ class Dispatcher:
             log.info("handled %d inbound events left over from an earlier process", done)
         return done
 
+    def run_handler(self, ctx: Context, inbound: Inbound) -> tuple[str, HandlerResult]:
+        """Route one inbound in `ctx` and return (route name, what it answers), writing no outbox rows.
+
+        The dispatcher's own path; the console's template preview calls it in a rolled-back savepoint.
+        """
+        return self._run(ctx, inbound)
+
     def _run(self, ctx: Context, inbound: Inbound) -> tuple[str, HandlerResult]:
         if ctx.person is None:
             ctx.extra["locale"] = self.settings.org.locale

@@ -1,0 +1,14 @@
+"""Shared by the admin's pages: who may open them, and the audit record of every change they make."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.console.web import View
+from models import Role
+
+ADMINS = (Role.ADMIN.value,)
+
+
+def record(view: View, action: str, subject: str, *, before: Any = None, after: Any = None) -> None:
+    """Write a console change to the audit log, in the same transaction as the change."""
