@@ -154,6 +154,13 @@ class _Cell:
     done: bool = False  # reported on the as-of day
 
 
+def _dec(value: Any) -> Decimal:
+    """A sum as the driver returns it (Decimal, int, or None) as a Decimal, without a trip through str."""
+    if value is None:
+        return ZERO
+    return value if isinstance(value, Decimal) else _num(value)
+
+
 def _cells(session: Session, scope_condition: ColumnElement[bool], metric: str, period_start: date,
            lookback_start: date, day: date) -> dict[tuple[int, int | None], _Cell]:
     """Sum the metric per (person, team) over the period and over the look-back window, in one query."""
@@ -168,8 +175,9 @@ def _cells(session: Session, scope_condition: ColumnElement[bool], metric: str, 
                        func.sum(case((and_(DailyReport.day >= lookback_start, column > 0), 1), else_=0)),
                        func.max(case((DailyReport.day == day, 1), else_=0)))
                 .where(*span).group_by(DailyReport.person_id, DailyReport.team_id))
-        for pid, tid, actual, lookback, days, done in session.execute(stmt):
-            out[(pid, tid)] = _Cell(_num(actual), _num(lookback), int(days or 0), bool(done))
+        # plain rows on the session's connection (flushed by the caller): no ORM result handling for 10,000 rows
+        for pid, tid, actual, lookback, days, done in session.connection().execute(stmt):
+            out[(pid, tid)] = _Cell(_dec(actual), _dec(lookback), int(days or 0), bool(done))
         return out
     # a field an admin added lives in the JSON column: add it up here (goals.py does the same)
     for pid, tid, d, extra in session.execute(
@@ -196,7 +204,7 @@ def _pipeline(session: Session, owners: Any, lookback_start: date,
             .group_by(Customer.owner_id, Customer.stage))
     open_by: dict[int, dict[str, int]] = defaultdict(dict)
     won: dict[int, int] = defaultdict(int)
-    for owner, stage, count, won_count in session.execute(stmt):
+    for owner, stage, count, won_count in session.connection().execute(stmt):
         if stage in stages:
             open_by[owner][stage] = int(count)
         won[owner] += int(won_count or 0)
@@ -204,8 +212,8 @@ def _pipeline(session: Session, owners: Any, lookback_start: date,
 
 
 def _deal_stats(session: Session, metric: str, people: Any | None, lookback_start: date,
-                day: date) -> tuple[Decimal, int, int]:
-    """Return the metric's total, the deals and the customers won over the window, for some people (None: all)."""
+                day: date) -> tuple[Decimal, int]:
+    """Return the metric's total and the deals over the window, for some people (None: everyone)."""
     span = [DailyReport.day >= lookback_start, DailyReport.day <= day, DailyReport.submitted_at.is_not(None)]
     won_in_window = [Customer.signed_on >= lookback_start, Customer.signed_on <= day]
     if people is not None:
@@ -227,8 +235,13 @@ def _deal_stats(session: Session, metric: str, people: Any | None, lookback_star
     won: dict[int | None, int] = dict(session.execute(
         select(Customer.owner_id, func.count(Customer.id)).where(*won_in_window).group_by(Customer.owner_id)).all())
     unowned = won.pop(None, 0)
-    deals = sum(max(won.get(p, 0), days.get(p, 0)) for p in set(won) | set(days)) + unowned
-    return amount, deals, sum(won.values()) + unowned
+    return amount, sum(max(won.get(p, 0), days.get(p, 0)) for p in set(won) | set(days)) + unowned
+
+
+def _won_anywhere(session: Session, lookback_start: date, day: date) -> bool:
+    """Whether any customer was marked signed in the window (the organisation keeps stages)."""
+    return session.scalar(select(Customer.id).where(Customer.signed_on >= lookback_start,
+                                                    Customer.signed_on <= day).limit(1)) is not None
 
 
 def _goals(session: Session, period: Period, metric: str) -> dict[tuple[str, str], Goal]:
@@ -282,8 +295,13 @@ def _metric_kind(session: Session, metric: str) -> tuple[str, dict[str, str]]:
 
 
 def forecast(*, session: Session, unit: Region | Team | Person, period: Period, metric: str, day: date,
-             calendar: WorkCalendar, settings: Settings) -> Outlook:
-    """Project the metric to the period's end for a unit and every unit below it, as of `day`."""
+             calendar: WorkCalendar, settings: Settings, people: bool = True) -> Outlook:
+    """Project the metric to the period's end for a unit and every unit below it, as of `day`.
+
+    With `people=False` a region's or team's outlook leaves out the nodes of its people (they are still
+    added up into their teams): a region of 10,000 people shown down to its teams needs no 10,000 nodes.
+    """
+    with_people = people
     config = settings.forecast
     kind, labels = _metric_kind(session, metric)
     asof = min(max(day, period.start - timedelta(days=1)), period.end)
@@ -308,7 +326,9 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
                                  .where(Team.region_id.in_(subtree)))]
     elif isinstance(unit, Team):
         teams = [_Unit(GoalScope.TEAM, unit.id, unit.code, unit.name, None)]
-    team_ids = [t.id for t in teams]
+    team_ids: Any = [t.id for t in teams]
+    if isinstance(unit, Region):  # one subquery rather than a bound parameter per team
+        team_ids = select(Team.id).where(Team.region_id.in_(subtree))
     team_code = {t.id: t.code for t in teams}
     if isinstance(unit, Person):
         people = [_Unit(GoalScope.USER, unit.id, unit.code, unit.name, None)]
@@ -327,9 +347,13 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
         scope_condition = or_(DailyReport.team_id.in_(team_ids), DailyReport.person_id.in_(listed))
 
     session.flush()  # what the session holds counts, as in /goal
-    cells = _cells(session, scope_condition, metric, period.start, lookback_start, asof)
     money = kind == "money"
     open_by, won = _pipeline(session, listed, lookback_start, asof) if money else ({}, {})
+    # Blend the run rate with the pipeline only where the pipeline can be valued: a money metric in an
+    # organisation with customers won in the window (one that does not keep stages gets the straight line).
+    blend = money and (any(won.values()) or _won_anywhere(session, lookback_start, asof))
+    # the look-back window (several times the rows of a month) is read only when the pipeline needs it
+    cells = _cells(session, scope_condition, metric, period.start, lookback_start if blend else period.start, asof)
     goals = _goals(session, period, metric)
 
     # workdays gone, as /goal counts them
@@ -357,9 +381,9 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     members_of: dict[int | None, list[int]] = defaultdict(list)
     for pid, tid in person_team.items():
         members_of[tid].append(pid)
-    org_stats: list[tuple[Decimal, int, int]] = []
+    org_stats: list[tuple[Decimal, int]] = []
 
-    def org_deal_stats() -> tuple[Decimal, int, int]:
+    def org_deal_stats() -> tuple[Decimal, int]:
         if not org_stats:
             org_stats.append(_deal_stats(session, metric, None, lookback_start, asof))
         return org_stats[0]
@@ -371,7 +395,7 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
             elif isinstance(unit, Person):
                 team_people = select(Person.id).where(Person.team_id == tid, Person.active.is_(True),
                                                       Person.role != Role.ADMIN)
-                team_stats[tid] = _deal_stats(session, metric, team_people, lookback_start, asof)[:2]
+                team_stats[tid] = _deal_stats(session, metric, team_people, lookback_start, asof)
             else:
                 ids = members_of[tid]
                 team_stats[tid] = (sum((lookback_by_person[p] for p in ids), ZERO), sum(deals_of[p] for p in ids))
@@ -383,14 +407,10 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
         amount, deals = team_deal_stats(person_team.get(pid))
         if deals >= config.min_deals:
             return amount / deals, "team", deals
-        amount, deals, _ = org_deal_stats()
+        amount, deals = org_deal_stats()
         if deals > 0:
             return amount / deals, "organisation", deals
         return None, "none", 0
-
-    # Blend the run rate with the pipeline only where the pipeline can be valued: a money metric in an
-    # organisation with won deals in the window (one that does not keep stages gets the straight line).
-    blend = money and (any(won.values()) or org_deal_stats()[2] > 0)
 
     # per person and team: the run rate over each person's own workdays gone
     by_person: dict[int, _Sums] = defaultdict(_Sums)
@@ -418,7 +438,10 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     for person in people:
         mine = sums[f"user:{person.code}"] = by_person.get(person.id) or _Sums()
         theirs = open_by.get(person.id)
-        mine.open_by = {st: theirs.get(st, 0) for st in weights} if theirs else dict(no_pipeline)
+        if not theirs:  # most people of a count metric, or of an organisation without stages: nothing to add
+            mine.open_by = no_pipeline  # read only
+            continue
+        mine.open_by = {st: theirs.get(st, 0) for st in weights}
         weighted = sum((weights[st] * n for st, n in mine.open_by.items() if n), ZERO)
         if blend and weighted > 0:  # valued only when there is something to value (the fallbacks cost queries)
             value, basis, deals = deal_value(person.id)
@@ -491,7 +514,8 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
 
     def walk_team(team: _Unit) -> None:
         outlook.nodes.append(node(team))
-        outlook.nodes.extend(node(p) for p in people_of[f"team:{team.code}"])
+        if with_people:
+            outlook.nodes.extend(node(p) for p in people_of[f"team:{team.code}"])
 
     def walk_region(region: _Unit) -> None:
         outlook.nodes.append(node(region))

@@ -208,6 +208,10 @@ def test_roll_up_person_team_region(db: Database, database_url: str) -> None:
                                                                          sh1.pipeline_part)
         zhang = forecast(session=s, unit=_unit(s, Person, "zhang"), period=OCT, metric="signed_amount", day=day,
                          calendar=CAL, settings=settings).root
+        # without the people's nodes, the same teams and regions
+        lean = forecast(session=s, unit=top, period=OCT, metric="signed_amount", day=day, calendar=CAL,
+                        settings=settings, people=False)
+        assert lean.nodes == [n for n in outlook.nodes if n.scope != "user"]
         inside = outlook.node("user", "zhang")
         assert inside is not None and zhang.parent is None and inside.parent == "team:sh1"
         assert replace(zhang, parent=inside.parent) == inside

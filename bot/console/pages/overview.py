@@ -36,7 +36,7 @@ def forecast_for(view: View, targets: list[GoalTarget], span: params.Span, metri
     for top in tops:
         outlook = forecast(session=session, unit=session.get(Region if top.scope is GoalScope.REGION else Team, top.id),
                            period=span.period, metric=metric, day=span.as_of, calendar=params.calendar(view),
-                           settings=view.settings)
+                           settings=view.settings, people=top.scope is GoalScope.TEAM)
         out.update({(n.scope, n.code): n.projection for n in outlook.nodes})
     return out
 
