@@ -42,20 +42,24 @@ def _num(value: Any) -> Decimal:
 
 
 def format_money(value: Any, locale: str = "zh-CN") -> str:
-    """Format an amount the way the locale reads it: 12.5万 / 125,000."""
+    """Format an amount the way the locale reads it; the one formatter for every amount shown.
+
+    zh-CN: 1亿 and up in 亿, 1万 and up in 万 (at most two decimals, trailing zeros dropped),
+    below 1万 a whole number with thousands separators: 1.2亿, 12.5万, 3,474, 158.
+    en: a whole number with thousands separators: 125,000, 3,474, 158.
+    Amounts are rounded half up; cents are never shown.
+    """
     amount = _num(value)
+    sign = "-" if amount < 0 else ""
+    amount = abs(amount)
+    whole = amount.quantize(Decimal("1"), ROUND_HALF_UP)
     if locale == "zh-CN":
-        sign = "-" if amount < 0 else ""
-        amount = abs(amount)
         # 99,999,999 rounds to 10000万: say 1亿 instead
         if amount >= Decimal(100_000_000) or _trim(amount / Decimal(10_000)) == "10000":
             return sign + _trim(amount / Decimal(100_000_000)) + "亿"
-        if amount >= Decimal(10_000):
+        if whole >= Decimal(10_000):
             return sign + _trim(amount / Decimal(10_000)) + "万"
-        return sign + _trim(amount)
-    q = amount.quantize(Decimal("1"), ROUND_HALF_UP) if amount == amount.to_integral() or abs(amount) >= 1000 \
-        else amount.quantize(Decimal("0.01"))
-    return f"{q:,}"
+    return (sign if whole else "") + f"{whole:,}"
 
 
 def _trim(value: Decimal) -> str:

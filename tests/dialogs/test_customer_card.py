@@ -31,13 +31,13 @@ def test_card_shows_group_and_visits(settings: Settings, db: Database, clock: Fi
     assert "2026-11-21 张伟（上海）" in text and "⚠️未授权" in text
     assert "2026-11-20 王芳（广州）方案设计：演示" in text
     assert "/协作 远航集团" in text  # zhang may read, not change
-    assert "李娜：已过期，刘经理" in text  # an approved grant past its expiry shows as expired
+    assert "李娜：已过期（刘经理）" in text  # an approved grant past its expiry shows as expired
 
     text = texts(chat.say("wang", "/customer 远航物流"))
     assert "所属集团：远航集团" in text and "物流" in text and "/协作" not in text
 
     text = texts(chat.say("bob", "/customer 远航物流"))
-    assert "Stage: needs" in text and "Group: 远航集团" in text and "No visits yet." in text
+    assert "Stage: needs" in text and "Group: 远航集团" in text and "- no visits yet" in text
 
 
 def test_unknown_customer_suggests_close_names(settings: Settings, db: Database, clock: FixedClock) -> None:

@@ -22,9 +22,9 @@ def test_leaderboard_ranks_the_team(settings: Settings, db: Database, clock: Fix
     assert "合计 55万" in out
     assert "今天还没交日报：李娜" in out
     out = chat.say("zhang", "/排行 拜访 本周")  # Monday: the week so far is today
-    assert "本周排行 · 拜访" in out and "1. 张伟 2" in out and "2. 李娜 0 ·未交日报" in out
+    assert "本周排行 · 拜访" in out and "1. 张伟 2" in out and "2. 李娜 0\n" in out and "今天还没交日报：李娜" in out
     out = chat.say("li", "/排行")  # today, the team's main metric
-    assert "今日排行 · 签约" in out and "1. 张伟 15万" in out and "2. 李娜 0 ·未交日报" in out
+    assert "今日排行 · 签约" in out and "1. 张伟 15万" in out and "2. 李娜 0\n" in out and "今天还没交日报：李娜" in out
 
 
 def test_leaderboard_in_english_and_bad_arguments(settings: Settings, db: Database, clock: FixedClock) -> None:

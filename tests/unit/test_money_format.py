@@ -11,9 +11,13 @@ from bot.core.rendering import Renderer, format_money
 
 @pytest.mark.parametrize(("value", "zh", "en"), [
     ("0", "0", "0"),
-    ("0.5", "0.5", "0.50"),
+    ("0.4", "0", "0"),
+    ("0.5", "1", "1"),
+    ("157.89", "158", "158"),  # a run rate: as whole as any other amount
     ("800", "800", "800"),
-    ("9999", "9999", "9,999"),
+    ("3473.68", "3,474", "3,474"),
+    ("9999", "9,999", "9,999"),
+    ("9999.5", "1万", "10,000"),
     ("10000", "1万", "10,000"),
     ("12345", "1.23万", "12,345"),
     ("125000", "12.5万", "125,000"),
@@ -23,6 +27,8 @@ from bot.core.rendering import Renderer, format_money
     ("99999999", "1亿", "99,999,999"),  # not 10000万
     ("120000000", "1.2亿", "120,000,000"),
     ("-125000", "-12.5万", "-125,000"),
+    ("-157.89", "-158", "-158"),
+    ("-0.2", "0", "0"),
 ])
 def test_money_in_each_locale(value: str, zh: str, en: str) -> None:
     assert format_money(Decimal(value), "zh-CN") == zh
