@@ -22,7 +22,7 @@ _STATE: dict[str, Any] = {"config": None}
 
 JOB_NAMES = ("morning", "reminder", "evening", "nudges", "weekly")
 IMPORT_KINDS = ("regions", "teams", "users", "customers", "goals", "holidays")
-EXPORT_KINDS = IMPORT_KINDS[:-1] + ("holidays", "reports", "visits", "collabs", "followups")
+EXPORT_KINDS = IMPORT_KINDS + ("reports", "visits", "collabs", "followups", "audit")
 
 
 class UsageError(Exception):
@@ -179,7 +179,7 @@ def export(
     until: Annotated[str | None, typer.Option("--until", help="Up to this date (YYYY-MM-DD)")] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv | json")] = "csv",
 ) -> None:
-    """Export to stdout: the import kinds (same columns) or reports, visits, collabs, followups."""
+    """Export to stdout: the import kinds (same columns) or reports, visits, collabs, followups, audit."""
     if kind not in EXPORT_KINDS:
         fail(f"unknown kind {kind!r}; export takes: {', '.join(EXPORT_KINDS)}")
     if fmt not in ("csv", "json"):

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 import typer
 
+from services import audit
 from services.transfer import (
     DATED_KINDS,
     ImportProblems,
@@ -57,8 +58,12 @@ def import_command(app: Any, kind: str, path: Path) -> None:
     try:
         header, rows = read_table(data, filename=name)
         with _progress(len(rows), f"importing {kind}") as progress, app.db.unit_of_work() as session:
-            result = import_rows(session=session, kind=kind, header=header, rows=rows, now=app.clock.now(),
-                                 progress=progress)
+            now = app.clock.now()
+            result = import_rows(session=session, kind=kind, header=header, rows=rows, now=now, progress=progress)
+            audit.record(session, action=audit.Action.IMPORT, actor=audit.cli_actor(), source=audit.Source.CLI,
+                         at=now, target=f"{kind} ({path.name})",
+                         after={"kind": kind, "file": path.name, "rows": result.rows, "created": result.created,
+                                "updated": result.updated})
     except ImportProblems as exc:
         lines = exc.lines(name)
         lines.append(f"{name}: nothing was imported ({len(exc.problems)} problem(s); fix them and run again)")

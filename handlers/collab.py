@@ -13,6 +13,7 @@ from bot.core.router import Router
 from bot.core.types import Button, Outbound, ToPerson
 from handlers.parsing import split_command
 from models import CollabRequest, CollabStatus, Customer, Person, Role
+from services import audit
 from services.customers import (
     close_names,
     customer_data,
@@ -136,6 +137,12 @@ def _decide(ctx: Context, decision: CollabStatus) -> list[Outbound]:
     data = {"id": request.id, "requester": request.requester.name, "customer": customer.name,
             "owner_region": request.owner_region.name, "reason": request.reason or "",
             "decision": str(request.status), "decided_by": decided_by.name if decided_by else "-"}
+    if won:
+        action = audit.Action.COLLAB_APPROVE if decision == CollabStatus.APPROVED else audit.Action.COLLAB_REJECT
+        audit.record_chat(ctx, action, target=f"collab {request.id} {customer.name}",
+                          before={"status": CollabStatus.PENDING.value},
+                          after={"status": decision.value, "customer": customer.name,
+                                 "requester": request.requester.code, "expires_at": expires})
     if not won:
         return [ctx.reply("collab_decision", audience="late", decided_at=_local(ctx, request.decided_at, person),
                           expires_at=_date(ctx, request.expires_at, person), **data)]

@@ -8,8 +8,9 @@ from bot.core.router import Router
 from bot.core.types import Outbound
 from handlers.parsing import split_command
 from models import Role
+from services import audit
 from services import field_admin as svc
-from services.report_fields import load_fields
+from services.report_fields import field_by_key, load_fields
 
 SUBCOMMANDS = {
     "list": "list", "ls": "list", "列表": "list", "查看": "list",
@@ -17,6 +18,7 @@ SUBCOMMANDS = {
     "alias": "alias", "别名": "alias",
     "rename": "rename", "改名": "rename", "重命名": "rename",
 }
+_ACTIONS = {"add": audit.Action.FIELD_ADD, "alias": audit.Action.FIELD_ALIAS, "rename": audit.Action.FIELD_RENAME}
 USAGE = "/field list | add KEY count|money|text zh:LABEL en:LABEL | alias KEY LABEL | rename KEY LABEL"
 
 
@@ -36,6 +38,7 @@ def handle(ctx: Context) -> list[Outbound]:
         raise _refused("unknown_sub", args[0])
     if sub == "list":
         return [list_fields(ctx)]
+    before = None
     try:
         if sub == "add":
             if len(args) < 3:
@@ -46,12 +49,16 @@ def handle(ctx: Context) -> list[Outbound]:
             if len(args) < 3:
                 raise _refused(f"{sub}_usage")
             label = " ".join(args[2:])
+            old = field_by_key(load_fields(session=ctx.session), args[1].strip())
+            before = svc.field_item(old, ctx.locale) if old is not None else None
             if sub == "alias":
                 field = svc.add_alias(session=ctx.session, key=args[1], label=label)
             else:
                 field = svc.rename_field(session=ctx.session, key=args[1], label=label, locale=ctx.locale)
     except svc.FieldAdminError as err:
         raise _refused(err.code, err.value, err.other) from None
+    after = svc.field_item(field, ctx.locale)
+    audit.record_chat(ctx, _ACTIONS[sub], target=field.key, before=before, after=after)
     return [ctx.reply("field_changed", action=sub, field=svc.field_item(field, ctx.locale))]
 
 

@@ -13,7 +13,8 @@ from bot.core.router import Router
 from bot.core.types import Button, Outbound, ToPerson
 from handlers.parsing import ChineseNumeralError, label_index, parse_count, parse_money, split_command
 from handlers.report import metric_info, progress_items
-from models import GoalProposal, GoalScope, ManagedRegion, Region, Role
+from models import Goal, GoalProposal, GoalScope, ManagedRegion, Region, Role
+from services import audit
 from services.calendar import load_calendar
 from services.fields import FieldDef, FieldType, normalize_label
 from services.goals import (
@@ -145,11 +146,22 @@ def set_goal_command(ctx: Context, args: list[str]) -> list[Outbound]:
         raise _fail("floor_above_target", value=options["floor"])
     if stretch is not None and stretch < amount:
         raise _fail("stretch_below_target", value=options["stretch"])
-    _, created = set_goal(session=ctx.session, scope=target.scope, code=target.code, period=period,
-                          metric=fdef.key, target=amount, floor=floor, stretch=stretch, now=ctx.now())
+    old = find_goal(session=ctx.session, scope=target.scope, code=target.code, period=period, metric=fdef.key)
+    before = _state(old)
+    goal, created = set_goal(session=ctx.session, scope=target.scope, code=target.code, period=period,
+                             metric=fdef.key, target=amount, floor=floor, stretch=stretch, now=ctx.now())
+    audit.record_chat(ctx, audit.Action.GOAL_SET, target=f"{target.scope} {target.code} {period} {fdef.key}",
+                      before=before, after=_state(goal))
     return [ctx.reply("goal_set", name=target.name, scope=str(target.scope), code=target.code,
                       period=str(period), metric=fdef.key, label=fdef.label(ctx.locale), type=str(fdef.type),
                       target=amount, floor=floor, stretch=stretch, created=created)]
+
+
+def _state(goal: Goal | None) -> dict[str, Any] | None:
+    """A goal's amounts for the audit log (None: there was no goal)."""
+    if goal is None:
+        return None
+    return {"target": goal.target, "floor": goal.floor, "stretch": goal.stretch}
 
 
 def _split_vars(ctx: Context, payload: dict[str, Any], fields: tuple[FieldDef, ...]) -> dict[str, Any]:
@@ -207,7 +219,19 @@ def apply_split(ctx: Context) -> list[Outbound]:
     target = resolve_target(session=ctx.session, scope=GoalScope(payload["scope"]), code=payload["code"])
     if target is None or not can_set_goal(session=ctx.session, person=ctx.person, target=target):
         raise Forbidden("not_manager_of", target=f"{payload['name']} ({payload['code']})")
+    children = [(GoalScope(row["scope"]), row["code"], row["period"])
+                for section in payload.get("sections", []) for row in section["rows"]]
+    before = {f"{scope} {code} {period}": _state(find_goal(session=ctx.session, scope=scope, code=code,
+                                                            period=period, metric=payload["metric"]))
+              for scope, code, period in children}
     count = apply_proposal(session=ctx.session, proposal=proposal, now=ctx.now())
+    after = {f"{scope} {code} {period}": _state(find_goal(session=ctx.session, scope=scope, code=code,
+                                                           period=period, metric=payload["metric"]))
+             for scope, code, period in children}
+    audit.record_chat(ctx, audit.Action.GOAL_SPLIT_APPLY,
+                      target=f"{payload['scope']} {payload['code']} {payload['period']} {payload['metric']}",
+                      before={"proposal": proposal.id, "by": payload["by"], "goals": before},
+                      after={"proposal": proposal.id, "by": payload["by"], "goals": after})
     fields = load_fields(session=ctx.session)
     text = ctx.render("goal_applied", count=count, applied_by=ctx.person.name,
                       at=ctx.now().astimezone(ctx.zone()).strftime("%Y-%m-%d %H:%M"),

@@ -12,6 +12,7 @@ from bot.core.rendering import LOCALES, RENDER_SECONDS, render_source
 from bot.core.router import Router
 from bot.core.types import Form, FormField, HandlerResult, Outbound, ToTarget
 from models import Role, TemplateVersion
+from services import audit
 from services import templates as svc
 
 SUBCOMMANDS = {
@@ -176,8 +177,21 @@ def show_history(ctx: Context, name: str) -> Outbound:
 
 
 def _check_and_save(ctx: Context, name: str, locales: tuple[str, ...], body: str) -> list[TemplateVersion]:
-    return svc.save(session=ctx.session, name=name, locales=locales, body=body, author=ctx.person, now=ctx.now(),
+    before = {locale: svc.current_version(session=ctx.session, name=name, locale=locale) for locale in locales}
+    rows = svc.save(session=ctx.session, name=name, locales=locales, body=body, author=ctx.person, now=ctx.now(),
                     currency=ctx.settings.org.currency)
+    _audit(ctx, audit.Action.TEMPLATE_SAVE, name, before, rows)
+    return rows
+
+
+def _audit(ctx: Context, action: audit.Action, name: str, before: dict[str, svc.Current],
+           rows: list[TemplateVersion]) -> None:
+    """Record a template change per locale: the version and text before and after (as the console does)."""
+    for row in rows:
+        old = before[row.locale]
+        audit.record_chat(ctx, action, target=f"{name} {row.locale}",
+                          before={"version": old.version, "text": old.body},
+                          after={"version": row.version, "text": row.body})
 
 
 def _saved(ctx: Context, name: str, rows: list[TemplateVersion], *, rolled_back_to: int | None = None) -> Outbound:
@@ -200,6 +214,7 @@ def save(ctx: Context, name: str, locales: tuple[str, ...], body: str) -> Outbou
 
 def do_rollback(ctx: Context, name: str, version: int, locales: tuple[str, ...]) -> Outbound:
     """Restore an old version as the newest one."""
+    before = {locale: svc.current_version(session=ctx.session, name=name, locale=locale) for locale in locales}
     try:
         rows = svc.rollback(session=ctx.session, name=name, version=version, locales=locales, author=ctx.person,
                             now=ctx.now(), currency=ctx.settings.org.currency)
@@ -207,6 +222,7 @@ def do_rollback(ctx: Context, name: str, version: int, locales: tuple[str, ...])
         raise ctx_refused(name, err) from None
     except LookupError as err:
         raise _usage("no_version", value=f"{name} v{version} {err.args[0] if err.args else ''}".strip()) from None
+    _audit(ctx, audit.Action.TEMPLATE_RESET if version == 0 else audit.Action.TEMPLATE_ROLLBACK, name, before, rows)
     return _saved(ctx, name, rows, rolled_back_to=version)
 
 

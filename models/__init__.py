@@ -500,3 +500,24 @@ class ConsoleFailure(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     address: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class AuditEntry(Base):
+    """One change someone made (who, when, what, to what, before and after), written with the change."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    # The person who made the change; NULL for the command line or the system.
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    # Who, as a person's code or `cli:USER` / `system`, kept as written even if the person changes.
+    actor: Mapped[str] = mapped_column(String(200))
+    # Where: a chat platform (slack, wecom, dingtalk, feishu, terminal), console (the web console) or cli.
+    source: Mapped[str] = mapped_column(String(16))
+    # What: template.save, field.add, goal.set, collab.approve, import, console.sign_in, ...
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    # To what, in words an admin can search: `report_reply zh-CN`, `user zhang 2026-11 signed_amount`.
+    target: Mapped[str] = mapped_column(String(255), default="")
+    before: Mapped[Any | None] = mapped_column(JSON)
+    after: Mapped[Any | None] = mapped_column(JSON)
+    actor_person: Mapped[Person | None] = relationship()

@@ -37,6 +37,7 @@ from models import (
     TeamChat,
     Visit,
 )
+from services import audit
 from services.customers import grant_status, normalize_name
 from services.fields import DEFAULT_FIELDS, FieldDef, FieldType, Stage, parse_stage
 from services.goals import parse_period
@@ -90,8 +91,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "holidays": ("date", "kind"),
 }
 IMPORT_KINDS = tuple(COLUMNS)
-EXPORT_KINDS = IMPORT_KINDS + ("reports", "visits", "collabs", "followups")
-DATED_KINDS = ("holidays", "reports", "visits", "collabs", "followups")
+EXPORT_KINDS = IMPORT_KINDS + ("reports", "visits", "collabs", "followups", "audit")
+DATED_KINDS = ("holidays", "reports", "visits", "collabs", "followups", "audit")
 
 MAX_LEN = {"code": 64, "name": 200, "parent": 200, "region": 64, "team": 64, "owner": 64, "industry": 100,
            "timezone": 64, "slack_user": 128, "wecom_user": 128, "dingtalk_user": 128, "feishu_user": 128,
@@ -898,6 +899,8 @@ def export_rows(*, session: Session, kind: str, now: datetime, zone: str = "Asia
         return _export_collabs(session, region_codes, person_codes, since, until, now, zone)
     if kind == "followups":
         return _export_followups(session, person_codes, since, until)
+    if kind == "audit":
+        return audit.export_rows(session, since=since, until=until, zone=zone)
     raise ValueError(f"unknown export kind {kind!r}")
 
 
@@ -1007,6 +1010,8 @@ def _csv_cell(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, list):
         return "\n".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
     return str(value)
 
 

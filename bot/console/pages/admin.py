@@ -6,9 +6,12 @@ from typing import Any
 
 from bot.console.web import View
 from models import Role
+from services import audit
 
 ADMINS = (Role.ADMIN.value,)
 
 
 def record(view: View, action: str, subject: str, *, before: Any = None, after: Any = None) -> None:
     """Write a console change to the audit log, in the same transaction as the change."""
+    audit.record(view.session, action=action, actor=view.person, source=audit.Source.CONSOLE, at=view.now,
+                 target=subject, before=before, after=after)
