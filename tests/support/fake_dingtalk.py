@@ -207,7 +207,7 @@ class FakeDingtalk:
                      now: float) -> tuple[int, dict[str, Any], float]:
         track = str(body.get("outTrackId") or "")
         space = str(body.get("openSpaceId") or "")
-        who = space.split(".", 1)[1] if "." in space else space
+        kind, _, who = space.removeprefix("dtv1.card//").partition(".")
         params = dict(body["cardData"]["cardParamMap"])
         self.cards[track] = {"params": params, "updates": [], "to": who, "template": body.get("cardTemplateId"),
                              "callbackType": body.get("callbackType")}
@@ -215,7 +215,7 @@ class FakeDingtalk:
         self.calls.append(call)
         self.delivered.append(Delivered(who, "card", params, call))
         return 200, {"success": True, "result": {"outTrackId": track, "deliverResults": [
-            {"spaceType": space.split("//", 1)[-1].split(".", 1)[0], "spaceId": who, "success": True}]}}, 0.0
+            {"spaceType": kind, "spaceId": who, "success": True}]}}, 0.0
 
     def _log(self, method: str, api: str, query: dict[str, str], body: dict[str, Any], outcome: str, now: float,
              status: int, answer: dict[str, Any]) -> tuple[int, dict[str, Any], float]:

@@ -16,6 +16,7 @@ from typing import Any
 from bot.core.ports import Envelope
 from bot.core.settings import Settings
 from bot.platforms import console
+from bot.platforms.dingtalk import port as dingtalk
 from bot.platforms.slack import convert as slack
 from bot.platforms.wecom import port as wecom
 
@@ -67,6 +68,10 @@ def _wecom_wire(env: Envelope, seen: Seen) -> Calls:
                                   public_url=seen.settings.server.public_url, now=seen.now)
 
 
+def _dingtalk_wire(env: Envelope, seen: Seen) -> Calls:
+    return dingtalk.wire_calls(env, seen.settings)
+
+
 PLATFORMS: tuple[TranscriptPlatform, ...] = (
     TranscriptPlatform("console", {}, None, lambda code: {}, _console_wire),
     TranscriptPlatform(
@@ -82,6 +87,12 @@ PLATFORMS: tuple[TranscriptPlatform, ...] = (
         lambda code: (code, None),
         lambda code: {"wecom_chat": f"wr{code}"},
         _wecom_wire,
+    ),
+    TranscriptPlatform(
+        "dingtalk", {"dingtalk": {"client_id": "dingtranscripts", "client_secret": "s"}},
+        lambda code: (f"dt_{code}", None),
+        lambda code: {"dingtalk_chat": f"cid{code}"},
+        _dingtalk_wire,
     ),
 )
 

@@ -145,10 +145,18 @@ def to_dingtalk_markdown(text: str) -> str:
     out: list[str] = []
     for index, line in enumerate(lines):
         nxt = lines[index + 1] if index + 1 < len(lines) else ""
-        if line and nxt and not nxt.lstrip().startswith(("- ", "* ", "> ")) and not line.startswith("#"):
-            line += "  "
+        if line and nxt and not _is_item(nxt) and not line.startswith("#"):
+            # A list ends with a blank line (else the next line would run into its last item); a
+            # paragraph keeps its line breaks with two trailing spaces.
+            ends_list = (_is_item(line) or line[:1].isspace()) and not nxt[:1].isspace()
+            line += "\n" if ends_list else "  "
         out.append(line)
     return "\n".join(out).strip("\n")
+
+
+def _is_item(line: str) -> bool:
+    stripped = line.lstrip()
+    return stripped.startswith(("- ", "* ", "> ")) or bool(re.match(r"\d+[.)] ", stripped))
 
 
 def plain_title(payload: dict[str, Any]) -> str:

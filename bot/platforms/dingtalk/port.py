@@ -8,9 +8,12 @@ have arrived; it is retried at most `dingtalk.timeout_retries` times, each time 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from bot.core import kvstate
 from bot.core.clock import Clock, SystemClock
@@ -49,6 +52,35 @@ def callback_route_key(client_id: str) -> str:
     return "salesbot_" + hashlib.sha256(client_id.encode()).hexdigest()[:16]
 
 
+def planned_requests(env: Envelope, settings: Settings, *, callback_route: str | None = None) -> list[Request]:
+    """The requests DingtalkPort makes for an envelope when each one succeeds, in order (pure)."""
+    cfg = settings.dingtalk
+    if env.update_id and env.update_id.startswith(CARD_PREFIX):
+        return [card_update_request(env.payload, out_track=env.update_id)]
+    template = cfg.card_template_id if (cfg.mode == "stream" or callback_route) else ""
+    return message_requests(env.payload, key=env.key, target_kind=env.target_kind, target=env.target,
+                            robot_code=cfg.robot, template_id=template, commands=BUTTON_COMMANDS,
+                            callback_route_key=callback_route)
+
+
+def wire_calls(env: Envelope, settings: Settings) -> list[tuple[str, dict[str, Any]]]:
+    """planned_requests() as (API, JSON body) pairs for people to read: the upload of an image shown
+    before its message, and msgParam (sent as a JSON string) shown decoded."""
+    calls: list[tuple[str, dict[str, Any]]] = []
+    for request in planned_requests(env, settings):
+        body = request.body
+        if request.image is not None:
+            calls.append(("POST oapi media/upload", {"type": "image", "media": env.payload.get("image_name")
+                                                     or "chart.png"}))
+        if isinstance(body.get("msgParam"), str):
+            param = json.loads(body["msgParam"])
+            if param.get("photoURL") == MEDIA_PLACEHOLDER:
+                param["photoURL"] = "<media_id from media/upload>"
+            body = body | {"msgParam": param}
+        calls.append((f"{request.method} {request.path}", body))
+    return calls
+
+
 class DingtalkPort:
     """The DingTalk sending port: one outbox row may be several requests, each sent once."""
 
@@ -77,6 +109,7 @@ class DingtalkPort:
                 updated = self._update_card(envelope)
                 if updated is not None:
                     return updated
+                envelope = replace(envelope, update_id=None)  # the card is gone: say it in a new message
             requests = self.plan(envelope)
             return self._send_requests(envelope, requests)
         except ApiUnavailable as exc:
@@ -91,17 +124,11 @@ class DingtalkPort:
             return SendResult(ok=False, permanent=True, error=str(exc)[:500])
 
     def plan(self, env: Envelope) -> list[Request]:
-        """The requests this envelope becomes (convert.message_requests with this app's settings)."""
+        """The requests this envelope becomes (in HTTP mode, with the card callback registered first)."""
         cfg = self.settings.dingtalk
-        template = cfg.card_template_id
-        route_key = None
-        if template and cfg.mode == "http":
-            route_key = self._card_callback_route()
-            if route_key is None:
-                template = ""  # clicks could not reach us: name the commands instead
-        return message_requests(env.payload, key=env.key, target_kind=env.target_kind, target=env.target,
-                                robot_code=cfg.robot, template_id=template, commands=BUTTON_COMMANDS,
-                                callback_route_key=route_key)
+        route_key = self._card_callback_route() if cfg.card_template_id and cfg.mode == "http" else None
+        # Without a route in HTTP mode clicks could not reach us: the buttons are named as commands instead.
+        return planned_requests(env, self.settings, callback_route=route_key)
 
     # -- sending ----------------------------------------------------------------------------
     def _send_requests(self, env: Envelope, requests: list[Request]) -> SendResult:
