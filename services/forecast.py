@@ -22,6 +22,7 @@ For a unit (person, team or region) and a period (a month, a quarter, any goal p
 - counts (visits, leads, ...), and money in an organisation where no customer was marked signed in the window
   (it does not keep stages), get the straight line from the run rate alone: actual * T / e.
 - a team's future is its current people's: reports filed in it by someone who left or moved count as done.
+  People are listed (with their pipeline) only when they are sellers in the period (services/sellers.py).
 
 The run-rate-only projection (actual * T / e, the classic straight line) is returned too: the backtest in
 bench/forecast.py compares both. Everything is computed with a few set-based queries for the whole tree, not
@@ -43,11 +44,12 @@ from sqlalchemy.orm import Session
 
 from bot.core.rendering import LOCALES, render_source
 from bot.core.settings import Settings
-from models import Customer, DailyReport, Goal, GoalScope, Person, Region, Role, Team
+from models import Customer, DailyReport, Goal, GoalScope, Person, Region, Team
 from services.calendar import WorkCalendar
 from services.fields import FieldType, Stage, stage_label
 from services.goals import ZERO, Period, _num, region_subtree
 from services.report_fields import COLUMN_KEYS, field_by_key, load_fields
+from services.sellers import seller_condition, seller_periods
 
 __all__ = ["OPEN_STAGES", "Forecast", "Outlook", "assumptions", "forecast"]
 
@@ -336,13 +338,18 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
         scope_condition: ColumnElement[bool] = DailyReport.person_id == unit.id
         listed: Any = [unit.id]
     else:
-        members = (Person.team_id.in_(team_ids), Person.active.is_(True), Person.role != Role.ADMIN)
+        # Every active member carries the team's run rate on; only sellers (contract section 8: reps, and
+        # managers or admins with a personal goal in the period) are listed, with their pipeline.
+        members = (Person.team_id.in_(team_ids), Person.active.is_(True))
+        selling = seller_condition(seller_periods(period.start, period.end))
         people, person_team = [], {}
-        for pid, code, name, tid in session.execute(
-                select(Person.id, Person.code, Person.name, Person.team_id).where(*members)):
-            people.append(_Unit(GoalScope.USER, pid, code, name, f"team:{team_code[tid]}"))
+        for pid, code, name, tid, seller in session.execute(
+                select(Person.id, Person.code, Person.name, Person.team_id, case((selling, 1), else_=0))
+                .where(*members)):
+            if seller:
+                people.append(_Unit(GoalScope.USER, pid, code, name, f"team:{team_code[tid]}"))
             person_team[pid] = tid
-        listed = select(Person.id).where(*members)
+        listed = select(Person.id).where(*members, selling)
         # a team's reports, and its people's reports filed in a team outside the tree (they moved)
         scope_condition = or_(DailyReport.team_id.in_(team_ids), DailyReport.person_id.in_(listed))
 
@@ -393,8 +400,7 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
             if tid is None:
                 team_stats[tid] = (ZERO, 0)
             elif isinstance(unit, Person):
-                team_people = select(Person.id).where(Person.team_id == tid, Person.active.is_(True),
-                                                      Person.role != Role.ADMIN)
+                team_people = select(Person.id).where(Person.team_id == tid, Person.active.is_(True))
                 team_stats[tid] = _deal_stats(session, metric, team_people, lookback_start, asof)
             else:
                 ids = members_of[tid]

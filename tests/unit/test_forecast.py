@@ -180,8 +180,9 @@ def test_roll_up_person_team_region(db: Database, database_url: str) -> None:
         keys = [n.key for n in outlook.nodes]
         assert keys[0] == "region:all" and keys.index("region:east") < keys.index("region:sh") \
             < keys.index("team:sh1") < keys.index("user:zhang")
-        at = keys.index("team:sh1")  # a team, then its people (by code), then the next unit
-        assert keys[at:at + 4] == ["team:sh1", "user:li", "user:mgr_east", "user:zhang"]
+        at = keys.index("team:sh1")  # a team, then its sellers (by code), then the next unit
+        assert keys[at:at + 3] == ["team:sh1", "user:li", "user:zhang"]
+        assert "user:mgr_east" not in keys  # a manager without a personal goal is no seller (contract 8)
         assert keys.index("region:hz") < keys.index("region:sh")  # sub-regions by code
         assert "user:admin" not in keys  # an admin is nobody's seller
         for parent in outlook.nodes:
@@ -199,6 +200,14 @@ def test_roll_up_person_team_region(db: Database, database_url: str) -> None:
                     assert parent.open_by_stage[stage] == sum(k.open_by_stage[stage] for k in kids)
         sh1 = outlook.node("team", "sh1")
         assert sh1 is not None and sh1.actual == 170000  # zhang 100,000 + li 30,000 + mgr_east 40,000
+        # ... whose reports in the team still count, and carry on at his rate (he is still in the team)
+        sellers_line = sum((k.run_rate_projection for k in outlook.children(sh1)), Decimal(0))
+        assert sh1.run_rate_projection == sellers_line + Decimal(40000) * 18 / 5
+        s.add(Goal(scope="user", code="mgr_east", period="2025-Q4", metric="visits", target=Decimal(10)))
+        s.flush()
+        coach = forecast(session=s, unit=top, period=OCT, metric="signed_amount", day=day, calendar=CAL,
+                         settings=settings)
+        assert coach.node("user", "mgr_east") is not None  # a player-coach is a seller
         east, total = outlook.node("region", "east"), outlook.root
         assert east is not None and east.actual == 170000 and total.actual == 190000
         # the same unit forecast on its own gives the same figures as inside the tree
