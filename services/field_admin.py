@@ -16,6 +16,7 @@ __all__ = [
     "add_alias",
     "add_field",
     "field_item",
+    "move_field",
     "parse_labels",
     "parse_type",
     "rename_field",
@@ -179,6 +180,19 @@ def rename_field(*, session: Session, key: str, label: str, locale: str) -> Fiel
         row.labels_en = updated
     if owner is not None:  # it was an alias: now it is the label
         row.aliases = [x for x in (row.aliases or []) if normalize_label(x) != norm]
+    session.flush()
+    return _find(session, field.key)[1]
+
+
+def move_field(*, session: Session, key: str, to: int) -> FieldDef:
+    """Put a field at place `to` (1 = first) of the report: its form, template, parser order and export."""
+    fields, field = _find(session, key)
+    order = [f for f in fields if f.key != field.key]
+    to = max(1, min(to, len(fields)))
+    order.insert(to - 1, field)
+    for place, f in enumerate(order, 1):
+        row = _row_for(session, f)
+        row.position = place * 10
     session.flush()
     return _find(session, field.key)[1]
 

@@ -52,9 +52,13 @@ def _load_fields(session: Session) -> tuple[FieldDef, ...]:
     if cached is not None:
         return cached
     by_key = {r.key: r for r in rows}
-    merged = [(_merge(by_key[f.key]) if f.key in by_key else f) for f in DEFAULT_FIELDS]
-    merged += [_merge(r) for r in rows if r.key not in _DEFAULTS]
-    result = tuple(merged)
+    # the order admins gave (ReportField.position); a default field without a position keeps its place
+    # before the added ones (which start at 101)
+    placed = [(by_key[f.key].position if f.key in by_key and by_key[f.key].position else (i + 1) * 10, i,
+               _merge(by_key[f.key]) if f.key in by_key else f) for i, f in enumerate(DEFAULT_FIELDS)]
+    placed += [(r.position, len(DEFAULT_FIELDS) + n, _merge(r))
+               for n, r in enumerate(r for r in rows if r.key not in _DEFAULTS)]
+    result = tuple(f for _, _, f in sorted(placed, key=lambda p: (p[0], p[1])))
     if len(_cache) > 32:
         _cache.clear()
     _cache[signature] = result

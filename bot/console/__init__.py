@@ -45,6 +45,7 @@ PAGE_MODULES = (
     "bot.console.pages.reports",
     "bot.console.pages.pipeline",
     "bot.console.pages.templates",
+    "bot.console.pages.fields",
 )
 
 

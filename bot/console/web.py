@@ -251,7 +251,7 @@ def nav_for(person: Person | None) -> list[tuple[str, str]]:
                  ("nav.funnel", "/console/funnel"), ("nav.followups", "/console/followups"),
                  ("nav.collabs", "/console/collabs"), *items]
     if person.role == "admin":
-        items += [("nav.templates", "/console/templates")]
+        items += [("nav.templates", "/console/templates"), ("nav.fields", "/console/fields")]
     return items
 
 
