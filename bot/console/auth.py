@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -25,6 +26,7 @@ from bot.console.web import (
 )
 from bot.core.context import person_locale
 from models import Person
+from services import audit
 from services.console_auth import (
     end_session,
     peek_link,
@@ -39,8 +41,10 @@ def _address(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
-def on_sign_in(session: Any, person: Person, request: Request) -> None:
-    """Hook for the audit log (issue 17): record a console sign-in here once services/audit.py lands."""
+def on_sign_in(session: Any, person: Person, request: Request, now: datetime) -> None:
+    """Record a console sign-in in the audit log, in the transaction that starts the session."""
+    audit.record(session, action=audit.Action.CONSOLE_SIGN_IN, actor=person, source=audit.Source.CONSOLE, at=now,
+                 target=person.code, after={"address": _address(request)})
 
 
 def _link_refused(rt: Runtime, request: Request, key: str, status: int = 403) -> Response:
@@ -78,7 +82,7 @@ def _login_post(rt: Runtime, request: Request, token: str) -> Response:
             return _link_refused(rt, request, "error.link")
         end_session(session=session, cookie_id=request.cookies.get(cookie_name(rt.settings)))
         signed = start_session(session=session, person=person, now=now, settings=rt.settings)
-        on_sign_in(session, person, request)
+        on_sign_in(session, person, request, now)
         response = RedirectResponse("/console/", status_code=303, headers={"Cache-Control": "no-cache",
                                                                              "Referrer-Policy": "no-referrer"})
         set_session_cookie(response, rt.settings, signed.cookie_id)

@@ -66,3 +66,16 @@ def test_fields_export_and_are_admins_only(sign_in: Callable[[str], TestClient])
     token = csrf_of(admin.get("/console/fields").text)
     assert sign_in("zhang").post("/console/fields", data={"csrf_token": token, "action": "move", "key": "visits",
                                                           "to": "3"}).status_code in (403, 404)
+
+
+def test_field_changes_and_sign_ins_are_in_the_audit_log(sign_in: Callable[[str], TestClient], db: Database) -> None:
+    from models import AuditEntry
+
+    admin = sign_in("admin")
+    assert _post(admin, action="add", key="calls", type="count", label_zh="电话").status_code == 303
+    assert _post(admin, action="move", key="calls", to="2").status_code == 303
+    _post(admin, action="alias", key="visits", label="签约")  # refused: not recorded
+    with db.unit_of_work() as s:
+        rows = [(e.action, e.actor, e.source, e.target) for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+    assert rows == [("console.sign_in", "admin", "console", "admin"), ("field.add", "admin", "console", "calls"),
+                    ("field.move", "admin", "console", "calls")]
