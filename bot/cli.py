@@ -144,6 +144,10 @@ def run_job(
     name: Annotated[str, typer.Argument(help="morning | reminder | evening | nudges | weekly")],
     at: Annotated[str | None, typer.Option("--at", help="ISO 8601 time to run as (default now)")] = None,
     team: Annotated[str | None, typer.Option("--team", help="Only this team code")] = None,
+    wait: Annotated[float, typer.Option(
+        "--wait", min=0, metavar="SECONDS",
+        help="How long to keep delivering this run's messages that met a rate limit or an error "
+             "(honouring Retry-After) before leaving them to the outbox of serve/scheduler; 0: not at all")] = 120,
 ) -> None:
     """Run a scheduled job now, as if the clock read --at."""
     if name not in JOB_NAMES:
@@ -155,7 +159,7 @@ def run_job(
         except ValueError:
             fail(f"--at: {at!r} is not an ISO 8601 time (expected e.g. 2026-11-23T18:30+08:00)")
     mod = _feature("bot.scheduler", "the scheduler")
-    mod.run_job_command(settings(), name, at=when, team=team)
+    mod.run_job_command(settings(), name, at=when, team=team, wait=wait)
 
 
 @cli.command("import")

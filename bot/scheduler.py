@@ -134,9 +134,12 @@ def parse_at(value: datetime | None, org_zone: str) -> datetime | None:
     return value.replace(tzinfo=ZoneInfo(org_zone))
 
 
-def run_job_command(settings: Any, name: str, *, at: datetime | None, team: str | None,
+def run_job_command(settings: Any, name: str, *, at: datetime | None, team: str | None, wait: float = 0.0,
                     app_factory: Callable[..., Any] | None = None) -> Summary:
-    """`salesbot run-job`: run a job now or as of --at, print a one-line summary."""
+    """`salesbot run-job`: run a job now or as of --at, deliver (waiting up to `wait` s for retries), summarise.
+
+    The summary line counts sent, queued for retry and failed for good; a line per kind not sent says why.
+    """
     if name not in JOBS:
         print(f"unknown job {name!r}; the jobs are: {', '.join(JOBS)}", file=sys.stderr)
         raise SystemExit(2)
@@ -148,11 +151,12 @@ def run_job_command(settings: Any, name: str, *, at: datetime | None, team: str 
             try:
                 summary = run_job(db=app.db, settings=settings, clock=app.clock, name=name,
                                   team_codes=[team] if team else None,
-                                  at=parse_at(at, settings.org.timezone), outbox=app.outbox, progress=progress)
+                                  at=parse_at(at, settings.org.timezone), outbox=app.outbox, progress=progress,
+                                  wait=wait, notice=lambda text: print(text, file=sys.stderr, flush=True))
             except (UnknownJob, UnknownTeam) as exc:
                 print(str(exc), file=sys.stderr)
                 raise SystemExit(2) from None
-        sys.stdout.write(summary.line() + "\n")
+        sys.stdout.write("\n".join([summary.line(), *summary.details()]) + "\n")
         sys.stdout.flush()
         return summary
     finally:

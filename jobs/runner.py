@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from bot.core.clock import Clock, FixedClock
 from bot.core.context import Context, team_zone, template_overrides
 from bot.core.db import Database
-from bot.core.outbox import Outbox, enqueue
+from bot.core.outbox import FAILED, QUEUED_FOR_RETRY, SENT, Outbox, RowState, describe_error, enqueue
 from bot.core.rendering import Renderer
 from bot.core.settings import Settings
 from bot.core.types import Outbound
@@ -49,8 +50,26 @@ class TeamOutcome:
     processed: int = 0
     enqueued: int = 0
     sent: int = 0
-    failed: int = 0
+    queued: int = 0  # still in the outbox: the outbox of `serve` or `scheduler` sends them after a wait
+    failed: int = 0  # failed for good (the platform refused them, or they ran out of attempts)
     keys: list[str] = field(default_factory=list)
+    errors: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # key -> (outcome, last error)
+
+    def count(self, states: dict[str, RowState]) -> None:
+        """Set sent / queued / failed (and the errors of those not sent) from the outbox rows' states."""
+        self.sent = self.queued = self.failed = 0
+        self.errors = {}
+        for key in self.keys:
+            state = states.get(key)
+            outcome = state.outcome if state is not None else SENT  # a row gone from the table was sent
+            if outcome == SENT:
+                self.sent += 1
+                continue
+            if outcome == FAILED:
+                self.failed += 1
+            else:
+                self.queued += 1
+            self.errors[key] = (outcome, state.last_error if state is not None else None)
 
 
 @dataclass
@@ -64,6 +83,10 @@ class Summary:
     @property
     def sent(self) -> int:
         return sum(t.sent for t in self.teams)
+
+    @property
+    def queued(self) -> int:
+        return sum(t.queued for t in self.teams)
 
     @property
     def failed(self) -> int:
@@ -82,12 +105,9 @@ class Summary:
         return [t for t in self.teams if t.status != "sent"]
 
     def line(self) -> str:
-        """Return a one-line summary: teams, sent, failed, skipped and why."""
+        """Return a one-line summary: teams, sent, queued for retry, failed for good, skipped and why."""
         parts = [f"{self.job}: {len(self.teams)} team(s), {len(self.ran)} ran, "
-                 f"{self.sent} sent, {self.failed} failed"]
-        queued = self.enqueued - self.sent - self.failed
-        if queued > 0:
-            parts.append(f"{queued} queued for retry")
+                 f"{self.sent} sent, {self.queued} queued for retry, {self.failed} failed"]
         if self.skipped:
             reasons: dict[str, list[str]] = {}
             for t in self.skipped:
@@ -96,13 +116,37 @@ class Summary:
         return ", ".join(parts)
 
 
+    def details(self) -> list[str]:
+        """Return what was not sent, in words: how many are queued for retry and failed for good, and why."""
+        out: list[str] = []
+        for outcome, head in ((QUEUED_FOR_RETRY, "queued for retry"), (FAILED, "failed for good")):
+            rows = [(t.team, error) for t in self.teams for o, error in t.errors.values() if o == outcome]
+            if not rows:
+                continue
+            teams = sorted({team for team, _ in rows})
+            last = rows[-1][1]
+            why = describe_error(last) if last else "not tried yet: paced under the platform's per-recipient limit"
+            line = f"  {head}: {len(rows)} ({', '.join(teams)}); last error: {why}"
+            if outcome == QUEUED_FOR_RETRY:
+                line += "; the outbox of `salesbot serve` or `salesbot scheduler` delivers them"
+            out.append(line)
+        return out
+
+
 Progress = Callable[[int, int], None]  # (done, total) for one team's deliveries
 
 
 def run_job(*, db: Database, settings: Settings, clock: Clock, name: str,
             team_codes: Sequence[str] | None = None, at: datetime | None = None,
-            outbox: Outbox | None = None, progress: Callable[[str, int], Progress] | None = None) -> Summary:
-    """Run job `name` for each team (or those listed) as if the clock read `at`; deliver with `outbox`."""
+            outbox: Outbox | None = None, progress: Callable[[str, int], Progress] | None = None,
+            wait: float = 0.0, notice: Callable[[str], None] | None = None) -> Summary:
+    """Run job `name` for each team (or those listed) as if the clock read `at`; deliver with `outbox`.
+
+    Messages that could not be sent at once (a 429, a server error) stay queued in the outbox. With
+    `wait` > 0 this call keeps delivering its own messages as they come due (after the platform's
+    Retry-After or the backoff) for up to `wait` seconds; the summary counts what was sent, what is
+    still queued for retry and what failed for good.
+    """
     spec = JOBS.get(name)
     if spec is None:
         raise UnknownJob(f"unknown job {name!r}; the jobs are: {', '.join(JOBS)}")
@@ -126,9 +170,49 @@ def run_job(*, db: Database, settings: Settings, clock: Clock, name: str,
         summary.teams.append(outcome)
         if outcome.keys and outbox is not None:
             tick = progress(code, len(outcome.keys)) if progress is not None else None
-            outcome.sent, outcome.failed = deliver_keys(outbox, outcome.keys, tick)
+            deliver_keys(outbox, outcome.keys, tick)
+    keys = [key for t in summary.teams for key in t.keys]
+    if keys and outbox is not None:
+        states = settle(outbox, keys, wait=wait, notice=notice)
+        for t in summary.teams:
+            t.count(states)
     log.info("job %s at %s: %s", name, moment.isoformat(), summary.line())
     return summary
+
+
+def settle(outbox: Outbox, keys: Sequence[str], *, wait: float, notice: Callable[[str], None] | None = None,
+           sleep: Callable[[float], None] = time.sleep) -> dict[str, RowState]:
+    """Keep delivering these rows as they come due for up to `wait` seconds; return where they stand.
+
+    A row the platform asked us to wait for (Retry-After) is tried again no sooner than that; when the
+    next one is due only after the deadline, this returns at once and leaves it to the outbox worker.
+    """
+    deadline = time.monotonic() + max(0.0, wait)
+    told = False
+    while True:
+        states = outbox.states(keys)
+        waiting = {k: st for k, st in states.items() if st.outcome == QUEUED_FOR_RETRY}
+        left = deadline - time.monotonic()
+        if not waiting or left <= 0:
+            return states
+        now = outbox.clock.now()
+        due = [k for k, st in waiting.items() if st.due_at is None or st.due_at <= now]
+        if due:
+            claimed = outbox.claim(due)
+            if claimed:
+                outbox.send_claimed(claimed)
+                continue
+        upcoming = [(st.due_at - now).total_seconds() for st in waiting.values()
+                    if st.due_at is not None and st.due_at > now]
+        pause = min(upcoming, default=0.5)
+        if pause > left:  # the platform asked for longer than we may wait: leave them to the outbox
+            return states
+        if notice is not None and not told:
+            notice(f"{len(waiting)} message(s) not sent yet; waiting up to {wait:g} s to deliver them "
+                   f"(last error: {describe_error(next(iter(waiting.values())).last_error)})")
+            told = True
+        # Poll at least every second: another process's outbox may send rows this one cannot claim.
+        sleep(min(max(pause, 0.05), 1.0, left))
 
 
 def deliver_keys(outbox: Outbox, keys: Sequence[str], tick: Progress | None = None) -> tuple[int, int]:

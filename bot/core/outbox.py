@@ -6,8 +6,10 @@ import functools
 import hashlib
 import logging
 import random
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +25,13 @@ from bot.core.types import Outbound, ToPerson, ToTarget, ToTeam
 from models import Identity, OutboxMessage, OutboxStatus, Person, Team, TeamChat
 
 log = logging.getLogger("salesbot.outbox")
+
+# How a send ended, in the words `salesbot run-job` prints and `/metrics` counts
+# (salesbot_outbox_sends_total{outcome=...}): sent; queued for retry (the outbox of `serve` or
+# `scheduler` sends it again after the platform's Retry-After or a backoff); failed for good.
+SENT = "sent"
+QUEUED_FOR_RETRY = "queued_for_retry"
+FAILED = "failed"
 
 # session.info key: {(person_id, platform): targets} already known in this unit of work.
 KNOWN_TARGETS = "salesbot_known_targets"
@@ -481,7 +490,7 @@ class Outbox:
                 _mark_sent(s, plain, now)
                 for env, _ in plain:
                     log.info("sent key=%s platform=%s kind=%s", env.key, env.platform, env.target_kind)
-                    self._notify(env.platform, "sent")
+                    self._notify(env.platform, SENT)
             if other:
                 rows = {r.key: r for r in s.scalars(
                     select(OutboxMessage).where(OutboxMessage.key.in_([env.key for env, _ in other])))}
@@ -506,23 +515,23 @@ class Outbox:
                 row.response_code_at = now
             log.info("sent key=%s platform=%s kind=%s attempts=%d", env.key, env.platform,
                      env.target_kind, row.attempts)
-            self._notify(env.platform, "sent")
+            self._notify(env.platform, SENT)
             return
         row.last_error = (result.error or "error")[:500]
         row.lease_until = None
         if result.permanent or row.attempts >= self.settings.outbox.max_attempts:
             row.status = OutboxStatus.DEAD
             log.error("gave up key=%s platform=%s error=%s", env.key, env.platform, row.last_error)
-            self._notify(env.platform, "dead")
+            self._notify(env.platform, FAILED)
             return
         row.status = OutboxStatus.PENDING
         row.next_attempt_at = now + timedelta(seconds=self._backoff(row.attempts, result.retry_after))
         log.info("retry key=%s platform=%s attempt=%d error=%s", env.key, env.platform, row.attempts,
                  row.last_error)
-        self._notify(env.platform, "retry")
+        self._notify(env.platform, QUEUED_FOR_RETRY)
 
     def _notify(self, platform: str, outcome: str) -> None:
-        """Tell each sent callback (metrics) how a send went: sent, retry or dead."""
+        """Tell each sent callback (metrics) how a send went: SENT, QUEUED_FOR_RETRY, FAILED (or a port's event)."""
         for callback in self.sent_callbacks:
             try:
                 callback(platform, outcome)
@@ -534,6 +543,19 @@ class Outbox:
             return max(0.0, retry_after)
         base = self.settings.outbox.base_backoff_seconds
         return min(300.0, base * (2 ** (attempts - 1))) * (0.5 + random.random() / 2)
+
+    def states(self, keys: Sequence[str]) -> dict[str, RowState]:
+        """Return where each of these rows stands (rows not in the table are left out)."""
+        t = _OUTBOX.c
+        out: dict[str, RowState] = {}
+        with self.db.unit_of_work() as s:
+            for start in range(0, len(keys), 500):
+                for key, status, due, lease, error in s.execute(
+                        select(t.key, t.status, t.next_attempt_at, t.lease_until, t.last_error)
+                        .where(t.key.in_(list(keys[start:start + 500])))):
+                    when = lease if status == OutboxStatus.SENDING else due
+                    out[key] = RowState(status, utc(when) if when is not None else None, error)
+        return out
 
     def backlog(self) -> int:
         with self.db.unit_of_work() as s:
@@ -548,6 +570,51 @@ class Outbox:
                 OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.lease_until < now,
             ).values(status=OutboxStatus.PENDING, next_attempt_at=now))
             return int(res.rowcount or 0)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class RowState:
+    """Where one outbox row stands: its status, when it may next be tried, its last error."""
+
+    status: str
+    due_at: datetime | None  # pending: its next attempt (Retry-After, backoff); sending: when its lease ends
+    last_error: str | None
+
+    @property
+    def outcome(self) -> str:
+        """SENT, FAILED (for good) or QUEUED_FOR_RETRY (pending, or being sent)."""
+        if self.status == OutboxStatus.SENT:
+            return SENT
+        if self.status == OutboxStatus.DEAD:
+            return FAILED
+        return QUEUED_FOR_RETRY
+
+
+_ERROR_WORDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"ratelimited|rate.?limit|\b429\b|errcode 450(09|33)|throttl", re.I),
+     "rate limited by the platform"),
+    (re.compile(r"\bhttp_5\d\d\b|\b5\d\d\b|fatal_error|internal_error|service_unavailable|busy", re.I),
+     "the platform had a server error"),
+    (re.compile(r"timeout|timed out|ConnectError|ConnectionError|RemoteProtocolError|unreachable", re.I),
+     "could not reach the platform"),
+    (re.compile(r"invalid_auth|not_authed|token_revoked|account_inactive|errcode 4001[34]|errcode 42001|"
+                r"errcode 40001|missing_scope", re.I),
+     "the platform refused our credentials"),
+    (re.compile(r"channel_not_found|not_in_channel|user_not_found|invalid recipient|is_archived|"
+                r"errcode 8200[1-4]|errcode 6011[1-2]|errcode 86", re.I),
+     "the recipient or chat is not reachable"),
+)
+
+
+def describe_error(error: str | None) -> str:
+    """Say a stored send error in words for an operator, with the platform's own words after it."""
+    raw = (error or "").strip()
+    if not raw:
+        return "no error recorded"
+    for pattern, words in _ERROR_WORDS:
+        if pattern.search(raw):
+            return f"{words} ({raw})"
+    return raw
 
 
 def utc(dt: datetime) -> datetime:

@@ -107,12 +107,12 @@ def test_metrics_count_sends_by_outcome(settings: Settings, db: Database, slack:
     def value(outcome: str) -> float:
         return SENDS.labels(platform="slack", outcome=outcome)._value.get()
 
-    before = {o: value(o) for o in ("sent", "retry", "dead")}
+    before = {o: value(o) for o in ("sent", "queued_for_retry", "failed")}
     put(db, slack, clock, 2)
     fake.fail_next(1, "500")
     fake.fail_next(1, "invalid_auth")
     app.outbox.deliver()
-    assert {o: value(o) - before[o] for o in before} == {"sent": 0, "retry": 1, "dead": 1}
+    assert {o: value(o) - before[o] for o in before} == {"sent": 0, "queued_for_retry": 1, "failed": 1}
 
 
 def test_fan_out_with_random_failures_delivers_each_exactly_once(db: Database, slack: Settings,
