@@ -165,9 +165,9 @@ def run_job(
 @cli.command("import")
 def import_(
     kind: Annotated[str, typer.Argument(help=" | ".join(IMPORT_KINDS))],
-    file: Annotated[Path, typer.Argument(help="CSV file (UTF-8, BOM accepted)")],
+    file: Annotated[Path, typer.Argument(help="CSV file (UTF-8, BOM accepted), JSON list, or Excel .xlsx (first sheet)")],
 ) -> None:
-    """Import a CSV file (upsert by code); nothing is written if any row is bad."""
+    """Import a CSV, JSON or Excel file (upsert by code); nothing is written if any row is bad."""
     if kind not in IMPORT_KINDS:
         fail(f"unknown kind {kind!r}; import takes: {', '.join(IMPORT_KINDS)}")
     if not file.is_file():
@@ -181,15 +181,17 @@ def export(
     kind: Annotated[str, typer.Argument(help=" | ".join(EXPORT_KINDS))],
     since: Annotated[str | None, typer.Option("--since", help="From this date (YYYY-MM-DD)")] = None,
     until: Annotated[str | None, typer.Option("--until", help="Up to this date (YYYY-MM-DD)")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="csv | json")] = "csv",
+    fmt: Annotated[str, typer.Option("--format", help="csv | json | xlsx")] = "csv",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout")] = None,
 ) -> None:
-    """Export to stdout: the import kinds (same columns) or reports, visits, collabs, followups, audit."""
+    """Export (to stdout or --output): the import kinds (same columns) or reports, visits, collabs, followups,
+    audit."""
     if kind not in EXPORT_KINDS:
         fail(f"unknown kind {kind!r}; export takes: {', '.join(EXPORT_KINDS)}")
-    if fmt not in ("csv", "json"):
-        fail(f"--format: {fmt!r} is not csv or json")
+    if fmt not in ("csv", "json", "xlsx"):
+        fail(f"--format: {fmt!r} is not csv, json or xlsx")
     mod = _feature("bot.transfer", "import/export")
-    mod.export_command(make_app(), kind, since=since, until=until, fmt=fmt)
+    mod.export_command(make_app(), kind, since=since, until=until, fmt=fmt, output=output)
 
 
 @cli.command()

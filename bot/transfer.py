@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
@@ -17,10 +17,10 @@ from services.transfer import (
     ImportProblems,
     Progress,
     export_rows,
-    import_rows,
-    read_table,
+    import_file,
     to_csv,
     to_json,
+    to_xlsx,
 )
 
 PROGRESS_ROWS = 1000
@@ -56,14 +56,10 @@ def import_command(app: Any, kind: str, path: Path) -> None:
     except OSError as exc:
         _fail([f"{name}: cannot read the file: {exc.strerror or exc}"])
     try:
-        header, rows = read_table(data, filename=name)
-        with _progress(len(rows), f"importing {kind}") as progress, app.db.unit_of_work() as session:
-            now = app.clock.now()
-            result = import_rows(session=session, kind=kind, header=header, rows=rows, now=now, progress=progress)
-            audit.record(session, action=audit.Action.IMPORT, actor=audit.cli_actor(), source=audit.Source.CLI,
-                         at=now, target=f"{kind} ({path.name})",
-                         after={"kind": kind, "file": path.name, "rows": result.rows, "created": result.created,
-                                "updated": result.updated})
+        with ExitStack() as bars, app.db.unit_of_work() as session:
+            result = import_file(session=session, kind=kind, data=data, filename=name, now=app.clock.now(),
+                                 actor=audit.cli_actor(), source=audit.Source.CLI,
+                                 progress=lambda total: bars.enter_context(_progress(total, f"importing {kind}")))
     except ImportProblems as exc:
         lines = exc.lines(name)
         lines.append(f"{name}: nothing was imported ({len(exc.problems)} problem(s); fix them and run again)")
@@ -82,11 +78,14 @@ def _date_option(option: str, value: str | None) -> date | None:
         _fail([f"{option}: {value!r} is not a date (expected YYYY-MM-DD, e.g. 2026-11-01)"])
 
 
-def export_command(app: Any, kind: str, *, since: str | None, until: str | None, fmt: str) -> None:
-    """Write one kind to stdout as CSV or a JSON list, UTF-8 without BOM."""
+def export_command(app: Any, kind: str, *, since: str | None, until: str | None, fmt: str,
+                   output: Path | None = None) -> None:
+    """Write one kind as CSV, a JSON list (UTF-8 without BOM) or an Excel workbook, to stdout or `output`."""
     start, end = _date_option("--since", since), _date_option("--until", until)
     if start and end and start > end:
         _fail([f"--since {start} is after --until {end}"])
+    if fmt == "xlsx" and output is None:
+        _fail([f"--format xlsx writes a workbook: name it with --output FILE.xlsx (e.g. --output {kind}.xlsx)"])
     if (start or end) and kind not in DATED_KINDS:
         typer.echo(f"note: --since/--until do not apply to {kind} (the whole list is exported)", err=True)
     try:
@@ -95,7 +94,17 @@ def export_command(app: Any, kind: str, *, since: str | None, until: str | None,
                                         zone=app.settings.org.timezone, since=start, until=end)
     finally:
         app.close()
-    text = to_json(columns, rows) if fmt == "json" else to_csv(columns, rows)
-    sys.stdout.flush()
-    sys.stdout.buffer.write(text.encode("utf-8"))
-    sys.stdout.buffer.flush()
+    if fmt == "xlsx":
+        data = to_xlsx(columns, rows, title=kind)
+    else:
+        data = (to_json(columns, rows) if fmt == "json" else to_csv(columns, rows)).encode("utf-8")
+    if output is None:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        _fail([f"{output}: cannot write the file: {exc.strerror or exc}"])
+    typer.echo(f"{output}: {len(rows)} {kind} row(s)", err=True)

@@ -1,20 +1,26 @@
-"""Import and export of the organisation's data: validate a whole file, upsert it, export it back."""
+"""Import and export of the organisation's data: typed row models, whole-file checks, upsert, export.
+
+One validation for every way in: `salesbot import` and the console, CSV, JSON and Excel files.
+Each kind has a pydantic row model whose fields check one cell each (`_cell`), and a function
+beside it with the checks that need other rows or the database (references, duplicates, loops),
+which returns the writer that upserts the rows. Every problem is reported with its line and
+column, and nothing is written unless the whole file is good.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from pathlib import PurePath
+from typing import Annotated, Any, NoReturn
+from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -31,7 +37,6 @@ from models import (
     ManagedRegion,
     Person,
     Region,
-    ReportField,
     Role,
     Team,
     TeamChat,
@@ -39,38 +44,41 @@ from models import (
 )
 from services import audit
 from services.customers import grant_status, normalize_name
-from services.fields import DEFAULT_FIELDS, FieldDef, FieldType, Stage, parse_stage
+from services.fields import FieldDef, FieldType, Stage, parse_stage
 from services.goals import parse_period
+from services.report_fields import get_value, load_fields
+from services.tables import (
+    ImportProblems,
+    Problem,
+    Row,
+    cell_text,
+    plain,
+    read_table,
+    to_csv,
+    to_json,
+    to_xlsx,
+)
 
 __all__ = [
     "COLUMNS",
     "DATED_KINDS",
     "EXPORT_KINDS",
     "IMPORT_KINDS",
+    "Change",
     "ImportProblems",
     "ImportResult",
+    "Preview",
     "Problem",
     "Row",
     "export_rows",
+    "import_file",
     "import_rows",
+    "preview",
     "read_table",
     "to_csv",
     "to_json",
+    "to_xlsx",
 ]
-
-
-class Kind(StrEnum):
-    REGIONS = "regions"
-    TEAMS = "teams"
-    USERS = "users"
-    CUSTOMERS = "customers"
-    GOALS = "goals"
-    HOLIDAYS = "holidays"
-    REPORTS = "reports"
-    VISITS = "visits"
-    COLLABS = "collabs"
-    FOLLOWUPS = "followups"
-
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "regions": ("code", "name", "parent"),
@@ -90,52 +98,223 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "goals": ("scope", "code", "period", "metric", "target"),
     "holidays": ("date", "kind"),
 }
+# The columns that say which stored row a row updates.
+KEYS: dict[str, tuple[str, ...]] = {"regions": ("code",), "teams": ("code",), "users": ("code",),
+                                    "customers": ("name",), "goals": ("scope", "code", "period", "metric"),
+                                    "holidays": ("date",)}
 IMPORT_KINDS = tuple(COLUMNS)
 EXPORT_KINDS = IMPORT_KINDS + ("reports", "visits", "collabs", "followups", "audit")
 DATED_KINDS = ("holidays", "reports", "visits", "collabs", "followups", "audit")
+_LISTS = {"manages", *TEAM_CHAT_COLUMNS}  # `;`-separated cells
 
-MAX_LEN = {"code": 64, "name": 200, "parent": 200, "region": 64, "team": 64, "owner": 64, "industry": 100,
-           "timezone": 64, "slack_user": 128, "wecom_user": 128, "dingtalk_user": 128, "feishu_user": 128,
-           "email": 200}
 _CODE_RE = re.compile(r"[^\s;,]+")
 _MAX_MONEY = Decimal("1e16")
 
 
 # ---------------------------------------------------------------------------
-# reading
+# cells: each checks one value and says what is wrong and what would be right
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a file: where (line, column) and what, with what was expected."""
-
-    line: int
-    column: str
-    message: str
-
-    def format(self, filename: str) -> str:
-        where = f"{filename}:{self.line}" if self.line else filename
-        return f"{where}: {self.column}: {self.message}" if self.column else f"{where}: {self.message}"
+def _bad(message: str) -> NoReturn:
+    raise PydanticCustomError("bad_cell", message)
 
 
-class ImportProblems(Exception):
-    """The file has problems; nothing from it was written."""
+def _cell(check: Callable[[str], Any] | None = None, *, required: bool = False, limit: int | None = None,
+          empty: Any = None) -> BeforeValidator:
+    """A cell's validator: blank is `empty` (or a problem when required), else at most `limit` long and `check`ed."""
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        super().__init__(f"{len(problems)} problem(s)")
-        self.problems = sorted(problems, key=lambda p: (p.line, p.column))
+    def run(value: Any) -> Any:
+        text = "" if value is None else str(value).strip()
+        if not text:
+            if required:
+                _bad("is empty (a value is required)")
+            return empty
+        if limit is not None and len(text) > limit:
+            _bad(f"is {len(text)} characters long (at most {limit})")
+        return check(text) if check is not None else text
 
-    def lines(self, filename: str) -> list[str]:
-        return [p.format(filename) for p in self.problems]
+    return BeforeValidator(run)
 
 
-@dataclass(frozen=True)
-class Row:
-    line: int
-    values: dict[str, str]
+def _rule(convert: Callable[[str], Any], expected: str) -> Callable[[str], Any]:
+    """A check that converts a cell, or says `'VALUE' is not ...` when `convert` fails or gives None."""
 
-    def get(self, column: str) -> str:
-        return self.values.get(column, "")
+    def check(value: str) -> Any:
+        try:
+            out = convert(value)
+        except (ValueError, LookupError, ArithmeticError):
+            out = None
+        return _bad(f"{value!r} {expected}") if out is None else out
+
+    return check
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    folded = {o.casefold(): o for o in options}
+    return _rule(lambda v: folded.get(v.casefold()), f"is not one of {', '.join(options)}")
+
+
+_code = _rule(lambda v: v if _CODE_RE.fullmatch(v) else None,
+              "is not a code (expected letters and digits without spaces, commas or semicolons, e.g. sh1)")
+_day = _rule(lambda v: date.fromisoformat(v) if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", v) else None,
+             "is not a date (expected YYYY-MM-DD, e.g. 2026-11-23)")
+_zone = _rule(lambda v: ZoneInfo(v) and v, "is not an IANA time zone (expected e.g. Asia/Shanghai)")
+_email = _rule(lambda v: v if "@" in v else None, "is not an email address")
+_period = _rule(lambda v: str(parse_period(v)), "is not a period (expected 2026, 2026-Q4, 2026-12 or 2026-W49)")
+_stage = _rule(lambda v: (stage := parse_stage(v)) and stage.value,
+               f"is not a stage (expected a key or label: {', '.join(s.value for s in Stage)}, "
+               "or 线索, 需求挖掘, 方案设计, 商务谈判, 签约, 售后维护, 丢单)")
+
+
+def _amount(value: str) -> Decimal:
+    cleaned = unicodedata.normalize("NFKC", value).replace(",", "").replace("_", "").replace(" ", "")
+    try:
+        amount = Decimal(cleaned)
+        if not amount.is_finite():
+            raise InvalidOperation
+    except InvalidOperation:
+        _bad(f"{value!r} is not a number (expected e.g. 500000 or 125000.50)")
+    if amount < 0:
+        _bad(f"{value!r} is negative (expected 0 or more)")
+    if amount >= _MAX_MONEY:
+        _bad(f"{value!r} is too large")
+    if amount != amount.quantize(Decimal("0.01")):
+        _bad(f"{value!r} has more than 2 decimal places")
+    return amount
+
+
+def _split(value: str) -> list[str]:
+    return list(dict.fromkeys(p.strip() for p in value.replace("；", ";").split(";") if p.strip()))
+
+
+def _chats(value: str, *, url: bool = False) -> list[str]:
+    """One chat id or several separated by ';' (a group robot's webhook: a URL)."""
+    targets = _split(value)
+    for target in targets:
+        if len(target) > 512:
+            _bad(f"{target[:20]!r}... is {len(target)} characters long (at most 512)")
+        if url and not re.match(r"https?://", target):
+            _bad(f"{target!r} is not a URL (expected the group robot's "
+                 "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=... address)")
+    return targets
+
+
+Code = Annotated[str, _cell(_code, required=True, limit=64)]
+OptionalCode = Annotated[str | None, _cell(_code, limit=64)]
+Name = Annotated[str, _cell(required=True, limit=200)]
+Text = Annotated[str | None, _cell(limit=200)]
+Id = Annotated[str | None, _cell(limit=128)]
+Day = Annotated[date | None, _cell(_day)]
+Amount = Annotated[Decimal | None, _cell(_amount)]
+Chats = Annotated[list[str], _cell(_chats, empty=[])]
+
+
+class _RowModel(BaseModel):
+    """A row of one import kind: a field per column (every field has a default, so a half-read row exists)."""
+
+    model_config = ConfigDict(validate_assignment=True, extra="ignore", arbitrary_types_allowed=True)
+
+
+class RegionRow(_RowModel):
+    code: Code = ""
+    name: Name = ""
+    parent: OptionalCode = None
+
+
+class TeamRow(_RowModel):
+    code: Code = ""
+    name: Name = ""
+    region: Code = ""
+    timezone: Annotated[str | None, _cell(_zone, limit=64)] = None
+    locale: Annotated[str | None, _cell(_choice("zh-CN", "en"))] = None
+    slack_channel: Chats = []
+    wecom_chat: Chats = []
+    wecom_webhook: Annotated[list[str], _cell(lambda v: _chats(v, url=True), empty=[])] = []
+    dingtalk_chat: Chats = []
+    feishu_chat: Chats = []
+
+
+class UserRow(_RowModel):
+    code: Code = ""
+    name: Name = ""
+    role: Annotated[str, _cell(_choice(*(r.value for r in Role)), required=True)] = ""
+    team: OptionalCode = None
+    manages: Annotated[list[str], _cell(_split, empty=[])] = []
+    slack_user: Id = None
+    wecom_user: Id = None
+    dingtalk_user: Id = None
+    feishu_user: Id = None
+    email: Annotated[str | None, _cell(_email, limit=200)] = None
+
+
+class CustomerRow(_RowModel):
+    name: Name = ""
+    region: Code = ""
+    owner: OptionalCode = None
+    tier: Annotated[str, _cell(_choice("A", "B", "C"), empty="C")] = "C"
+    industry: Annotated[str | None, _cell(limit=100)] = None
+    parent: Text = None
+    stage: Annotated[str, _cell(_stage, empty=Stage.LEAD.value)] = Stage.LEAD.value
+    last_contact: Day = None
+    next_follow_up: Day = None
+
+
+class GoalRow(_RowModel):
+    scope: Annotated[str, _cell(_choice("user", "team", "region"), required=True)] = ""
+    code: Code = ""
+    period: Annotated[str, _cell(_period, required=True)] = ""
+    metric: Annotated[str, _cell(required=True, limit=64)] = ""
+    target: Annotated[Decimal | None, _cell(_amount, required=True)] = None
+    floor: Amount = None
+    stretch: Amount = None
+
+
+class HolidayRow(_RowModel):
+    date: Annotated[Any, _cell(_day, required=True)] = None
+    kind: Annotated[str, _cell(_choice("holiday", "workday"), required=True)] = ""
+    name: Text = None
+
+
+MODELS: dict[str, type[_RowModel]] = {"regions": RegionRow, "teams": TeamRow, "users": UserRow,
+                                      "customers": CustomerRow, "goals": GoalRow, "holidays": HolidayRow}
+
+
+def _parse(model: type[_RowModel], row: Row, columns: Sequence[str], problems: list[Problem]) -> Any:
+    """Validate one row; on problems, keep the cells that were good (the cross-row checks still see them)."""
+    values = {c: row.get(c) for c in columns}
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        problems.extend(Problem(row.line, str(e["loc"][0]), e["msg"]) for e in exc.errors())
+    partial = model.model_construct()
+    for column, value in values.items():
+        try:
+            setattr(partial, column, value)
+        except ValidationError:
+            pass
+    return partial
+
+
+def check_header(kind: str, header: Sequence[str]) -> list[Problem]:
+    """Name unknown, duplicate and missing required columns."""
+    allowed, required = COLUMNS[kind], REQUIRED[kind]
+    problems = []
+    unknown = [h for h in header if h not in allowed]
+    if unknown:
+        problems.append(Problem(1, "header", f"unknown column(s) {', '.join(repr(u) for u in unknown)} "
+                                             f"(expected: {', '.join(allowed)})"))
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        problems.append(Problem(1, "header", f"column(s) {', '.join(dupes)} appear more than once"))
+    missing = [c for c in required if c not in header]
+    if missing:
+        problems.append(Problem(1, "header", f"missing required column(s) {', '.join(missing)} "
+                                             f"(required: {', '.join(required)})"))
+    return problems
+
+
+# ---------------------------------------------------------------------------
+# whole-file checks and writes, one function per kind
 
 
 @dataclass
@@ -146,115 +325,19 @@ class ImportResult:
     rows: int = 0
 
 
-def read_table(data: bytes, *, filename: str = "") -> tuple[list[str], list[Row]]:
-    """Decode a CSV (UTF-8, BOM accepted) or JSON list of objects into a header and numbered rows."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ImportProblems([Problem(0, "", f"not UTF-8 text (byte {exc.start} cannot be read); "
-                                             "save the file as UTF-8 CSV")]) from None
-    stripped = text.lstrip()
-    if filename.lower().endswith(".json") or stripped.startswith("["):
-        return _read_json(text)
-    return _read_csv(text)
+Progress = Callable[[int], None]
+Plan = Callable[[ImportResult, Progress], None]
 
 
-def _read_csv(text: str) -> tuple[list[str], list[Row]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ImportProblems([Problem(1, "", "the file is empty (expected a header row)")]) from None
-    except csv.Error as exc:
-        raise ImportProblems([Problem(1, "", f"cannot read the header row: {exc}")]) from None
-    header = [h.strip() for h in header]
-    rows: list[Row] = []
-    problems: list[Problem] = []
-    line = reader.line_num + 1
-    while True:
-        try:
-            values = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            problems.append(Problem(line, "", f"cannot read this line as CSV: {exc}"))
-            break
-        if any(v.strip() for v in values):
-            if len(values) > len(header):
-                problems.append(Problem(line, "", f"{len(values)} values but the header has {len(header)} "
-                                                  "columns (quote a value that contains a comma)"))
-            else:
-                rows.append(Row(line, {h: (values[i].strip() if i < len(values) else "")
-                                       for i, h in enumerate(header)}))
-        line = reader.line_num + 1
-    if problems:
-        raise ImportProblems(problems)
-    return header, rows
+@dataclass
+class _Batch:
+    """A file being imported: its rows read into models, the problems found so far."""
 
-
-def _scalar(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return _plain(value)
-    if isinstance(value, list):
-        return ";".join(_scalar(v) for v in value)
-    return str(value).strip()
-
-
-def _read_json(text: str) -> tuple[list[str], list[Row]]:
-    try:
-        items = json.loads(text, parse_float=Decimal)
-    except json.JSONDecodeError as exc:
-        raise ImportProblems([Problem(exc.lineno, "", f"not valid JSON: {exc.msg}")]) from None
-    if not isinstance(items, list):
-        raise ImportProblems([Problem(1, "", "expected a JSON list of objects")])
-    header: list[str] = []
-    rows: list[Row] = []
-    problems: list[Problem] = []
-    for n, item in enumerate(items, start=1):
-        if not isinstance(item, dict):
-            problems.append(Problem(n, "", "expected an object (item numbers count from 1)"))
-            continue
-        for key in item:
-            if key not in header:
-                header.append(key)
-        rows.append(Row(n, {str(k): _scalar(v) for k, v in item.items()}))
-    if problems:
-        raise ImportProblems(problems)
-    return header, rows
-
-
-def check_header(kind: str, header: Sequence[str]) -> list[Problem]:
-    """Name unknown, duplicate and missing required columns."""
-    allowed = COLUMNS[kind]
-    problems = []
-    unknown = [h for h in header if h not in allowed]
-    if unknown:
-        problems.append(Problem(1, "header", f"unknown column(s) {', '.join(repr(u) for u in unknown)} "
-                                             f"(expected: {', '.join(allowed)})"))
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        problems.append(Problem(1, "header", f"column(s) {', '.join(dupes)} appear more than once"))
-    missing = [c for c in REQUIRED[kind] if c not in header]
-    if missing:
-        problems.append(Problem(1, "header", f"missing required column(s) {', '.join(missing)} "
-                                             f"(required: {', '.join(REQUIRED[kind])})"))
-    return problems
-
-
-# ---------------------------------------------------------------------------
-# value checks
-
-
-class _Checker:
-    """Collects problems while rows are validated."""
-
-    def __init__(self, header: Sequence[str]) -> None:
-        self.header = set(header)
-        self.problems: list[Problem] = []
+    session: Session
+    header: frozenset[str]
+    items: list[tuple[Row, Any]]
+    now: datetime
+    problems: list[Problem] = field(default_factory=list)
 
     def has(self, column: str) -> bool:
         return column in self.header
@@ -262,132 +345,40 @@ class _Checker:
     def bad(self, row: Row, column: str, message: str) -> None:
         self.problems.append(Problem(row.line, column, message))
 
-    def text(self, row: Row, column: str, *, required: bool = False) -> str:
-        value = row.get(column)
-        if required and not value:
-            self.bad(row, column, "is empty (a value is required)")
-        limit = MAX_LEN.get(column)
-        if limit and len(value) > limit:
-            self.bad(row, column, f"is {len(value)} characters long (at most {limit})")
-        return value
+    def unique(self, column: str, key: Callable[[Any], str]) -> None:
+        """A key may appear once in a file (letter case aside)."""
+        seen: dict[str, Row] = {}
+        for row, item in self.items:
+            value = key(item)
+            if not value:
+                continue
+            if value.casefold() in seen:
+                self.bad(row, column, f"{value!r} is already on line {seen[value.casefold()].line} of this file")
+            else:
+                seen[value.casefold()] = row
 
-    def code(self, row: Row, column: str, *, required: bool = False) -> str:
-        value = self.text(row, column, required=required)
-        if value and not _CODE_RE.fullmatch(value):
-            self.bad(row, column, f"{value!r} is not a code (expected letters and digits without spaces, "
-                                  "commas or semicolons, e.g. sh1)")
-        return value
+    def no_case_clash(self, column: str, stored: dict[str, Any]) -> None:
+        """Refuse a new code that differs only in letter case from a stored one (MariaDB treats them as equal)."""
+        folded = {code.casefold(): code for code in stored}
+        for row, item in self.items:
+            value = getattr(item, column)
+            if value and value not in stored and value.casefold() in folded:
+                code = folded[value.casefold()]
+                self.bad(row, column, f"{value!r} differs only in letter case from the existing {code!r} "
+                                      f"(use {code!r})")
 
-    def day(self, row: Row, column: str, *, required: bool = False) -> date | None:
-        value = self.text(row, column, required=required)
-        if not value:
-            return None
-        try:
-            if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
-                raise ValueError
-            return date.fromisoformat(value)
-        except ValueError:
-            self.bad(row, column, f"{value!r} is not a date (expected YYYY-MM-DD, e.g. 2026-11-23)")
-            return None
-
-    def choice(self, row: Row, column: str, options: Sequence[str], *, required: bool = False) -> str:
-        value = self.text(row, column, required=required)
-        if not value:
-            return ""
-        for option in options:
-            if value.casefold() == option.casefold():
-                return option
-        self.bad(row, column, f"{value!r} is not one of {', '.join(options)}")
-        return ""
-
-    def amount(self, row: Row, column: str, *, required: bool = False) -> Decimal | None:
-        value = self.text(row, column, required=required)
-        if not value:
-            return None
-        cleaned = unicodedata.normalize("NFKC", value).replace(",", "").replace("_", "").replace(" ", "")
-        try:
-            amount = Decimal(cleaned)
-            if not amount.is_finite():
-                raise InvalidOperation
-        except InvalidOperation:
-            self.bad(row, column, f"{value!r} is not a number (expected e.g. 500000 or 125000.50)")
-            return None
-        if amount < 0:
-            self.bad(row, column, f"{value!r} is negative (expected 0 or more)")
-        elif amount >= _MAX_MONEY:
-            self.bad(row, column, f"{value!r} is too large")
-        elif amount != amount.quantize(Decimal("0.01")):
-            self.bad(row, column, f"{value!r} has more than 2 decimal places")
-        return amount
-
-
-def _plain(value: Decimal) -> str:
-    """Return a Decimal without exponent or trailing zeros (500000.00 -> 500000)."""
-    text = f"{value:f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
-
-
-def _split_list(value: str) -> list[str]:
-    return [p.strip() for p in value.replace("；", ";").split(";") if p.strip()]
-
-
-# ---------------------------------------------------------------------------
-# import
-
-
-Progress = Callable[[int], None]
-
-
-def import_rows(*, session: Session, kind: str, header: Sequence[str], rows: Sequence[Row], now: datetime,
-                progress: Progress | None = None) -> ImportResult:
-    """Validate every row, then upsert them all; raise ImportProblems (writing nothing) if any is bad."""
-    if kind not in COLUMNS:
-        raise ValueError(f"unknown import kind {kind!r}")
-    problems = check_header(kind, header)
-    if problems:
-        raise ImportProblems(problems)
-    importer = _IMPORTERS[kind]
-    check = _Checker(header)
-    plan = importer(session, check, list(rows), now)
-    if check.problems:
-        raise ImportProblems(check.problems)
-    result = ImportResult(kind, rows=len(rows))
-    plan(result, progress or (lambda n: None))
-    session.flush()
-    return result
-
-
-Plan = Callable[[ImportResult, Progress], None]
-
-
-def _dupes(check: _Checker, rows: Iterable[tuple[Row, str]], column: str) -> None:
-    seen: dict[str, Row] = {}
-    for row, key in rows:
-        if not key:
-            continue
-        folded = key.casefold()
-        if folded in seen:
-            check.bad(row, column, f"{key!r} is already on line {seen[folded].line} of this file")
-        else:
-            seen[folded] = row
-
-
-def _case_clash(check: _Checker, row: Row, column: str, value: str, existing: dict[str, Any]) -> None:
-    """Refuse a new code that differs only in letter case from a stored one (MariaDB treats them as equal)."""
-    if value and value not in existing:
-        for code in existing:
-            if code.casefold() == value.casefold():
-                check.bad(row, column, f"{value!r} differs only in letter case from the existing {code!r} "
-                                       f"(use {code!r})")
-                return
+    def known(self, column: str, known: Any, message: Callable[[str], str]) -> None:
+        """Every value of a column (or of a `;` list) must be in `known`."""
+        for row, item in self.items:
+            value = getattr(item, column)
+            for one in value if isinstance(value, list) else [value]:
+                if one and one not in known:
+                    self.bad(row, column, message(one))
 
 
 def _loop(parents: dict[Any, Any], start: Any) -> list[Any] | None:
     """Return the loop through `start` in a parent map, or None."""
-    path, node = [start], parents.get(start)
-    seen = {start}
+    path, node, seen = [start], parents.get(start), {start}
     while node is not None:
         path.append(node)
         if node == start:
@@ -399,431 +390,369 @@ def _loop(parents: dict[Any, Any], start: Any) -> list[Any] | None:
     return None
 
 
-def _import_regions(session: Session, check: _Checker, rows: list[Row], now: datetime) -> Plan:
-    existing = {r.code: r for r in session.scalars(select(Region))}
-    by_id = {r.id: r.code for r in existing.values()}
-    parsed: list[tuple[Row, str, str, str]] = []
-    for row in rows:
-        code = check.code(row, "code", required=True)
-        name = check.text(row, "name", required=True)
-        parent = check.code(row, "parent")
-        _case_clash(check, row, "code", code, existing)
-        parsed.append((row, code, name, parent))
-    _dupes(check, ((r, c) for r, c, _, _ in parsed), "code")
-    in_file = {c for _, c, _, _ in parsed}
-    parents: dict[str, str | None] = {c: (by_id.get(r.parent_id) if r.parent_id else None)
-                                      for c, r in existing.items()}
-    for row, code, _, parent in parsed:
-        if check.has("parent"):
-            parents[code] = parent or None
-        if parent and parent not in in_file and parent not in existing:
-            check.bad(row, "parent", f"no region {parent!r} in this file or the database "
-                                     "(expected a region code, or empty for a top region)")
-    for row, code, _, parent in parsed:
-        if parent:
-            loop = _loop(parents, code)
-            if loop:
-                check.bad(row, "parent", f"{parent!r} makes a loop ({' > '.join(loop)})")
+def _upsert(session: Session, result: ImportResult, obj: Any, model: type, values: dict[str, Any],
+            present: set[str]) -> Any:
+    """Create a row with `values`, or set the `present` ones on the stored row."""
+    if obj is None:
+        obj = model(**values)
+        session.add(obj)
+        result.created += 1
+    else:
+        for key, value in values.items():
+            if key in present:
+                setattr(obj, key, value)
+        result.updated += 1
+    return obj
 
-    def plan(result: ImportResult, progress: Progress) -> None:
-        regions = dict(existing)
-        for _row, code, name, _ in parsed:
-            region = regions.get(code)
-            if region is None:
-                region = Region(code=code, name=name)
-                session.add(region)
-                regions[code] = region
-                result.created += 1
-            else:
-                region.name = name
-                result.updated += 1
+
+def _codes(session: Session, model: Any) -> dict[str, int]:
+    return {code: id_ for code, id_ in session.execute(select(model.code, model.id))}
+
+
+def _regions(b: _Batch) -> Plan:
+    s = b.session
+    stored = {r.code: r for r in s.scalars(select(Region))}
+    b.no_case_clash("code", stored)
+    b.unique("code", lambda r: r.code)
+    by_id = {r.id: r.code for r in stored.values()}
+    parents: dict[str, str | None] = {c: by_id.get(r.parent_id) for c, r in stored.items()}
+    if b.has("parent"):
+        parents.update({r.code: r.parent for _, r in b.items})
+        b.known("parent", parents, lambda v: f"no region {v!r} in this file or the database "
+                                             "(expected a region code, or empty for a top region)")
+        for row, r in b.items:
+            if r.parent and (loop := _loop(parents, r.code)):
+                b.bad(row, "parent", f"{r.parent!r} makes a loop ({' > '.join(loop)})")
+
+    def write(result: ImportResult, progress: Progress) -> None:
+        for _, r in b.items:
+            stored[r.code] = _upsert(s, result, stored.get(r.code), Region, {"code": r.code, "name": r.name}, {"name"})
             progress(1)
-        session.flush()
-        if check.has("parent"):
-            for _, code, _, parent in parsed:
-                regions[code].parent_id = regions[parent].id if parent else None
-    return plan
+        s.flush()
+        if b.has("parent"):
+            for _, r in b.items:
+                stored[r.code].parent_id = stored[r.parent].id if r.parent else None
+    return write
 
 
-def _zone(check: _Checker, row: Row) -> str:
-    value = check.text(row, "timezone")
-    if value:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            check.bad(row, "timezone", f"{value!r} is not an IANA time zone (expected e.g. Asia/Shanghai)")
-    return value
+def _teams(b: _Batch) -> Plan:
+    s = b.session
+    stored = {t.code: t for t in s.scalars(select(Team))}
+    regions = _codes(s, Region)
+    b.no_case_clash("code", stored)
+    b.unique("code", lambda t: t.code)
+    b.known("region", regions, lambda v: f"no region {v!r} in the database (import regions.csv first)")
+    present = {"name", "region_id"} | {c for c in ("timezone", "locale") if b.has(c)}
+    chats = [c for c in TEAM_CHAT_COLUMNS if b.has(c)]
 
-
-def _import_teams(session: Session, check: _Checker, rows: list[Row], now: datetime) -> Plan:
-    existing = {t.code: t for t in session.scalars(select(Team))}
-    regions = {code: rid for code, rid in session.execute(select(Region.code, Region.id))}
-    parsed: list[tuple[Row, dict[str, Any], dict[str, list[str]]]] = []
-    for row in rows:
-        values: dict[str, Any] = {
-            "code": check.code(row, "code", required=True),
-            "name": check.text(row, "name", required=True),
-            "timezone": _zone(check, row) or None,
-            "locale": check.choice(row, "locale", ("zh-CN", "en")) or None,
-        }
-        chats = {column: _chat_targets(check, row, column) for column in TEAM_CHAT_COLUMNS if check.has(column)}
-        _case_clash(check, row, "code", values["code"], existing)
-        region = check.code(row, "region", required=True)
-        if region and region not in regions:
-            check.bad(row, "region", f"no region {region!r} in the database (import regions.csv first)")
-        values["region_id"] = regions.get(region)
-        for hook in chats.get("wecom_webhook", []):
-            if not re.match(r"https?://", hook):
-                    check.bad(row, "wecom_webhook", f"{hook!r} is not a URL (expected the group robot's "
-                                                "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=... address)")
-        parsed.append((row, values, chats))
-    _dupes(check, ((r, v["code"]) for r, v, _ in parsed), "code")
-    present = {"code", "name", "region_id"} | {c for c in COLUMNS["teams"] if check.has(c)}
-
-    def plan(result: ImportResult, progress: Progress) -> None:
-        for _, values, chats in parsed:
-            team = existing.get(values["code"])
-            if team is None:
-                team = Team(**values)
-                session.add(team)
-                result.created += 1
-            else:
-                for key, value in values.items():
-                    if key in present:
-                        setattr(team, key, value)
-                result.updated += 1
-            for column, targets in chats.items():
-                team.set_chats(*TEAM_CHAT_COLUMNS[column], targets)
+    def write(result: ImportResult, progress: Progress) -> None:
+        for _, t in b.items:
+            team = _upsert(s, result, stored.get(t.code), Team, {
+                "code": t.code, "name": t.name, "region_id": regions[t.region], "timezone": t.timezone,
+                "locale": t.locale}, present)
+            for column in chats:
+                team.set_chats(*TEAM_CHAT_COLUMNS[column], getattr(t, column))
             progress(1)
-    return plan
+    return write
 
 
-def _chat_targets(check: _Checker, row: Row, column: str) -> list[str]:
-    """Read a team chat column: one chat id, or several separated by ';'."""
-    targets = list(dict.fromkeys(_split_list(row.get(column))))
-    for target in targets:
-        if len(target) > 512:
-            check.bad(row, column, f"{target[:20]!r}... is {len(target)} characters long (at most 512)")
-    return targets
-
-
-def _import_users(session: Session, check: _Checker, rows: list[Row], now: datetime) -> Plan:
-    existing = {p.code: p for p in session.scalars(select(Person))}
-    teams = {code: tid for code, tid in session.execute(select(Team.code, Team.id))}
-    regions = {code: rid for code, rid in session.execute(select(Region.code, Region.id))}
-    id_owner: dict[tuple[str, str], str] = {}
-    for platform, external, code in session.execute(
-            select(Identity.platform, Identity.external_id, Person.code).join(Person)):
-        id_owner[(platform, external)] = code
-    parsed: list[tuple[Row, dict[str, Any], list[str], dict[str, str]]] = []
-    for row in rows:
-        code = check.code(row, "code", required=True)
-        _case_clash(check, row, "code", code, existing)
-        values: dict[str, Any] = {
-            "code": code,
-            "name": check.text(row, "name", required=True),
-            "role": check.choice(row, "role", [r.value for r in Role], required=True),
-            "email": check.text(row, "email") or None,
-        }
-        if values["email"] and "@" not in values["email"]:
-            check.bad(row, "email", f"{values['email']!r} is not an email address")
-        team = check.code(row, "team")
-        if team and team not in teams:
-            check.bad(row, "team", f"no team {team!r} in the database (import teams.csv first)")
-        values["team_id"] = teams.get(team) if team else None
-        manages = _split_list(check.text(row, "manages"))
-        for rc in manages:
-            if rc not in regions:
-                check.bad(row, "manages", f"no region {rc!r} in the database (expected region codes "
+def _users(b: _Batch) -> Plan:
+    s = b.session
+    stored = {p.code: p for p in s.scalars(select(Person))}
+    teams, regions = _codes(s, Team), _codes(s, Region)
+    b.no_case_clash("code", stored)
+    b.unique("code", lambda u: u.code)
+    b.known("team", teams, lambda v: f"no team {v!r} in the database (import teams.csv first)")
+    b.known("manages", regions, lambda v: f"no region {v!r} in the database (expected region codes "
                                           "separated by ';', e.g. east;south)")
-        ids = {platform: check.text(row, column) for column, platform in USER_ID_COLUMNS.items()}
-        parsed.append((row, values, manages, ids))
-    _dupes(check, ((r, v["code"]) for r, v, _, _ in parsed), "code")
-    # Identities are unique per platform: work out who holds each id once this file is in.
-    in_file = {v["code"] for _, v, _, _ in parsed}
-    for column, platform in USER_ID_COLUMNS.items():
-        if not check.has(column):
-            continue
+    # Platform ids are unique per platform: work out who holds each one once this file is in.
+    holders = {(p, ext): code for p, ext, code in s.execute(
+        select(Identity.platform, Identity.external_id, Person.code).join(Person))}
+    in_file = {u.code for _, u in b.items}
+    id_columns = {c: p for c, p in USER_ID_COLUMNS.items() if b.has(c)}
+    for column, platform in id_columns.items():
         claimed: dict[str, Row] = {}
-        for row, values, _, ids in parsed:
-            external = ids[platform]
+        for row, u in b.items:
+            external = getattr(u, column)
             if not external:
                 continue
+            holder = holders.get((platform, external))
             if external in claimed:
-                check.bad(row, column, f"{external!r} is already given to another user on line "
-                                       f"{claimed[external].line} (each {platform} id belongs to one person)")
-                continue
-            claimed[external] = row
-            holder = id_owner.get((platform, external))
-            if holder and holder != values["code"] and holder not in in_file:
-                check.bad(row, column, f"{external!r} already belongs to user {holder!r} "
-                                       f"(each {platform} id belongs to one person)")
-    present = {c for c in ("name", "role", "email") if check.has(c)} | {"code"}
-    if check.has("team"):
-        present.add("team_id")
+                b.bad(row, column, f"{external!r} is already given to another user on line "
+                                   f"{claimed[external].line} (each {platform} id belongs to one person)")
+            elif holder and holder != u.code and holder not in in_file:
+                b.bad(row, column, f"{external!r} already belongs to user {holder!r} "
+                                   f"(each {platform} id belongs to one person)")
+            claimed.setdefault(external, row)
+    present = {"name", "role"} | {c for c in ("email",) if b.has(c)} | ({"team_id"} if b.has("team") else set())
 
-    def plan(result: ImportResult, progress: Progress) -> None:
-        people = dict(existing)
-        for _, values, _, _ in parsed:
-            person = people.get(values["code"])
-            if person is None:
-                person = Person(**values)
-                session.add(person)
-                people[values["code"]] = person
-                result.created += 1
-            else:
-                for key, value in values.items():
-                    if key in present:
-                        setattr(person, key, value)
-                result.updated += 1
+    def write(result: ImportResult, progress: Progress) -> None:
+        people = dict(stored)
+        for _, u in b.items:
+            people[u.code] = _upsert(s, result, people.get(u.code), Person, {
+                "code": u.code, "name": u.name, "role": u.role, "email": u.email,
+                "team_id": teams[u.team] if u.team else None}, present)
             progress(1)
-        session.flush()
-        # Release identities that change hands before giving them out again.
-        for column, platform in USER_ID_COLUMNS.items():
-            if not check.has(column):
-                continue
-            wanted = {values["code"]: ids[platform] for _, values, _, ids in parsed}
-            released = {ext for _, _, _, ids in parsed if (ext := ids[platform])}
-            stale = session.execute(select(Identity, Person.code).join(Person, Identity.person_id == Person.id)
-                                    .where(Identity.platform == platform)).all()
-            keep: dict[int, Identity] = {}
-            for ident, owner in stale:
-                if owner in wanted and ident.external_id != wanted[owner] or (
-                        owner not in wanted and ident.external_id in released):
-                    session.delete(ident)
+        s.flush()
+        for column, platform in id_columns.items():
+            # Release the ids that change hands before giving them out again.
+            wanted = {u.code: getattr(u, column) for _, u in b.items}
+            moving = {ext for ext in wanted.values() if ext}
+            keep: set[int] = set()
+            for ident, owner in s.execute(select(Identity, Person.code).join(Person)
+                                          .where(Identity.platform == platform)).all():
+                if (owner in wanted and ident.external_id != wanted[owner]) or (
+                        owner not in wanted and ident.external_id in moving):
+                    s.delete(ident)
                 elif owner in wanted:
-                    keep[ident.person_id] = ident
-            session.flush()
+                    keep.add(ident.person_id)
+            s.flush()
             for code, external in wanted.items():
-                person = people[code]
-                if external and person.id not in keep:
-                    session.add(Identity(person_id=person.id, platform=platform, external_id=external))
-        if check.has("manages"):
-            for _, values, manages, _ in parsed:
-                person = people[values["code"]]
-                current = {m.region_id: m for m in session.scalars(
+                if external and people[code].id not in keep:
+                    s.add(Identity(person_id=people[code].id, platform=platform, external_id=external))
+        if b.has("manages"):
+            for _, u in b.items:
+                person = people[u.code]
+                current = {m.region_id: m for m in s.scalars(
                     select(ManagedRegion).where(ManagedRegion.person_id == person.id))}
-                wanted_ids = {regions[rc] for rc in manages}
+                wanted_ids = {regions[code] for code in u.manages}
                 for rid, link in current.items():
                     if rid not in wanted_ids:
-                        session.delete(link)
-                for rid in wanted_ids - set(current):
-                    session.add(ManagedRegion(person_id=person.id, region_id=rid))
-    return plan
+                        s.delete(link)
+                s.add_all(ManagedRegion(person_id=person.id, region_id=rid) for rid in wanted_ids - set(current))
+    return write
 
 
-def _stage_hint() -> str:
-    return ", ".join(s.value for s in Stage)
+def _customers(b: _Batch) -> Plan:
+    s = b.session
+    stored = list(s.scalars(select(Customer)))
+    by_name, by_key = {c.name: c for c in stored}, {c.name_key: c for c in stored}
+    regions, people = _codes(s, Region), _codes(s, Person)
+    b.known("region", regions, lambda v: f"no region {v!r} in the database (import regions.csv first)")
+    b.known("owner", people, lambda v: f"no user {v!r} in the database (expected a user code; import "
+                                       "users.csv first)")
+    first: dict[str, tuple[Row, str]] = {}
+    for row, c in b.items:
+        key = normalize_name(c.name) if c.name else ""
+        if key in first:
+            b.bad(row, "name", f"{c.name!r} is the same customer as {first[key][1]!r} on line {first[key][0].line} "
+                               "(names match once normalised)")
+        elif key:
+            first[key] = (row, c.name)
 
+    def found(name: str) -> Customer | None:
+        return by_name.get(name) or by_key.get(normalize_name(name))
 
-def _import_customers(session: Session, check: _Checker, rows: list[Row], now: datetime) -> Plan:
-    stored = list(session.scalars(select(Customer)))
-    by_name = {c.name: c for c in stored}
-    by_key = {c.name_key: c for c in stored}
-    regions = {code: rid for code, rid in session.execute(select(Region.code, Region.id))}
-    people = {code: pid for code, pid in session.execute(select(Person.code, Person.id))}
-    parsed: list[tuple[Row, dict[str, Any], str]] = []
-    file_keys: dict[str, Row] = {}
-    for row in rows:
-        name = check.text(row, "name", required=True)
-        key = normalize_name(name) if name else ""
-        values: dict[str, Any] = {"name": name, "name_key": key}
-        region = check.code(row, "region", required=True)
-        if region and region not in regions:
-            check.bad(row, "region", f"no region {region!r} in the database (import regions.csv first)")
-        values["region_id"] = regions.get(region)
-        owner = check.code(row, "owner")
-        if owner and owner not in people:
-            check.bad(row, "owner", f"no user {owner!r} in the database (expected a user code; import "
-                                    "users.csv first)")
-        values["owner_id"] = people.get(owner) if owner else None
-        values["tier"] = check.choice(row, "tier", ("A", "B", "C")) or "C"
-        values["industry"] = check.text(row, "industry") or None
-        stage_text = check.text(row, "stage")
-        stage = parse_stage(stage_text) if stage_text else Stage.LEAD
-        if stage is None:
-            check.bad(row, "stage", f"{stage_text!r} is not a stage (expected a key or label: "
-                                    f"{_stage_hint()}, or 线索, 需求挖掘, 方案设计, 商务谈判, 签约, 售后维护, 丢单)")
-        values["stage"] = (stage or Stage.LEAD).value
-        values["last_contact"] = check.day(row, "last_contact")
-        values["next_follow_up"] = check.day(row, "next_follow_up")
-        parent = check.text(row, "parent")
-        if key:
-            if key in file_keys:
-                first = file_keys[key]
-                check.bad(row, "name", f"{name!r} is the same customer as {first.get('name')!r} on line "
-                                       f"{first.line} (names match once normalised)")
-            else:
-                file_keys[key] = row
-        parsed.append((row, values, parent))
-    # A row's identity: the stored customer it updates, or its own new key.
-    ident: dict[int, Any] = {}
-    for row, values, _ in parsed:
-        match = by_name.get(values["name"]) or by_key.get(values["name_key"])
-        ident[row.line] = ("db", match.id) if match else ("new", values["name_key"])
-    file_by_name = {v["name"]: row for row, v, _ in parsed}
-    file_by_key = {v["name_key"]: row for row, v, _ in parsed}
+    # A row is the stored customer it updates, or a new one known by its line.
+    ident = {row.line: ("db", match.id) if (match := found(c.name)) else ("new", row.line) for row, c in b.items}
+    in_file = {c.name: ident[row.line] for row, c in b.items} | {
+        normalize_name(c.name): ident[row.line] for row, c in b.items}
 
-    def resolve(parent: str) -> Any:
-        row = file_by_name.get(parent) or file_by_key.get(normalize_name(parent))
-        if row is not None:
-            return ident[row.line]
-        match = by_name.get(parent) or by_key.get(normalize_name(parent))
-        return ("db", match.id) if match else None
+    def resolve(name: str) -> Any:
+        target = in_file.get(name) or in_file.get(normalize_name(name))
+        return target or (("db", match.id) if (match := found(name)) else None)
 
-    parents: dict[Any, Any] = {("db", c.id): ("db", c.parent_id) if c.parent_id else None for c in stored}
-    for row, _, parent in parsed:
-        if not check.has("parent"):
-            break
-        if not parent:
-            parents[ident[row.line]] = None
-            continue
-        target = resolve(parent)
-        if target is None:
-            check.bad(row, "parent", f"no customer {parent!r} in this file or the database "
+    if b.has("parent"):
+        parents: dict[Any, Any] = {("db", c.id): ("db", c.parent_id) if c.parent_id else None for c in stored}
+        for row, c in b.items:
+            parents[ident[row.line]] = resolve(c.parent) if c.parent else None
+            if c.parent and parents[ident[row.line]] is None:
+                b.bad(row, "parent", f"no customer {c.parent!r} in this file or the database "
                                      "(expected the group's customer name, or empty)")
-        parents[ident[row.line]] = target
-    names = {("db", c.id): c.name for c in stored} | {ident[r.line]: v["name"] for r, v, _ in parsed}
-    for row, _, parent in parsed:
-        if parent and check.has("parent"):
-            loop = _loop(parents, ident[row.line])
-            if loop:
-                check.bad(row, "parent", f"{parent!r} makes a loop ({' > '.join(names[n] for n in loop)})")
+        names = {("db", c.id): c.name for c in stored} | {ident[row.line]: c.name for row, c in b.items}
+        for row, c in b.items:
+            if c.parent and (loop := _loop(parents, ident[row.line])):
+                b.bad(row, "parent", f"{c.parent!r} makes a loop ({' > '.join(names[n] for n in loop)})")
     present = {"name", "name_key", "region_id"} | {
-        col_attr for col, col_attr in (("owner", "owner_id"), ("tier", "tier"), ("industry", "industry"),
-                                       ("stage", "stage"), ("last_contact", "last_contact"),
-                                       ("next_follow_up", "next_follow_up")) if check.has(col)}
+        attr for column, attr in (("owner", "owner_id"), ("tier", "tier"), ("industry", "industry"),
+                                  ("stage", "stage"), ("last_contact", "last_contact"),
+                                  ("next_follow_up", "next_follow_up")) if b.has(column)}
 
-    def plan(result: ImportResult, progress: Progress) -> None:
+    def write(result: ImportResult, progress: Progress) -> None:
         made: dict[Any, Customer] = {("db", c.id): c for c in stored}
-        for row, values, _ in parsed:
+        for row, c in b.items:
             customer = made.get(ident[row.line])
-            if customer is None:
-                customer = Customer(**values, stage_changed_at=now, created_at=now)
-                session.add(customer)
-                made[ident[row.line]] = customer
-                result.created += 1
-            else:
-                if "stage" in present and customer.stage != values["stage"]:
-                    customer.stage_changed_at = now
-                for key, value in values.items():
-                    if key in present:
-                        setattr(customer, key, value)
-                result.updated += 1
+            if customer is not None and "stage" in present and customer.stage != c.stage:
+                customer.stage_changed_at = b.now
+            made[ident[row.line]] = _upsert(s, result, customer, Customer, {
+                "name": c.name, "name_key": normalize_name(c.name), "region_id": regions[c.region],
+                "owner_id": people[c.owner] if c.owner else None, "tier": c.tier, "industry": c.industry,
+                "stage": c.stage, "last_contact": c.last_contact, "next_follow_up": c.next_follow_up,
+                **({} if customer else {"stage_changed_at": b.now, "created_at": b.now})}, present)
             progress(1)
-        session.flush()
-        if check.has("parent"):
-            for row, _, parent in parsed:
-                target = resolve(parent) if parent else None
+        s.flush()
+        if b.has("parent"):
+            for row, c in b.items:
+                target = resolve(c.parent) if c.parent else None
                 made[ident[row.line]].parent_id = made[target].id if target else None
-    return plan
+    return write
 
 
-def _report_fields(session: Session) -> tuple[FieldDef, ...]:
-    try:
-        from services.report_fields import load_fields
-    except ImportError:
-        known = {f.key for f in DEFAULT_FIELDS}
-        extra = tuple(FieldDef(rf.key, FieldType(rf.type), tuple(rf.labels_zh), tuple(rf.labels_en),
-                               tuple(rf.aliases), builtin=False)
-                      for rf in session.scalars(select(ReportField).order_by(ReportField.position, ReportField.key))
-                      if rf.key not in known)
-        return DEFAULT_FIELDS + extra
-    return tuple(load_fields(session=session))
+def _goals(b: _Batch) -> Plan:
+    s = b.session
+    codes = {"user": _codes(s, Person), "team": _codes(s, Team), "region": _codes(s, Region)}
+    metrics = [f.key for f in load_fields(session=s) if f.type != FieldType.TEXT]
+    stored = {(g.scope, g.code, g.period, g.metric): g for g in s.scalars(select(Goal))}
+    for row, g in b.items:
+        if g.scope and g.code and g.code not in codes[g.scope]:
+            b.bad(row, "code", f"no {g.scope} {g.code!r} in the database (expected a {g.scope} code)")
+        if g.metric and g.metric not in metrics:
+            b.bad(row, "metric", f"{g.metric!r} is not a count or money report field "
+                                 f"(expected one of {', '.join(metrics)})")
+        if g.target is not None and g.floor is not None and g.floor > g.target:
+            b.bad(row, "floor", f"{plain(g.floor)} is above the target {plain(g.target)} "
+                                "(the floor is the minimum, at most the target)")
+        if g.target is not None and g.stretch is not None and g.stretch < g.target:
+            b.bad(row, "stretch", f"{plain(g.stretch)} is below the target {plain(g.target)} "
+                                  "(the stretch goal is at least the target)")
+    b.unique("code", lambda g: "|".join((g.scope, g.code, g.period, g.metric)) if g.code else "")
+    present = {"target", "updated_at"} | {c for c in ("floor", "stretch") if b.has(c)}
 
-
-def _import_goals(session: Session, check: _Checker, rows: list[Row], now: datetime) -> Plan:
-    codes = {
-        "user": {c for (c,) in session.execute(select(Person.code))},
-        "team": {c for (c,) in session.execute(select(Team.code))},
-        "region": {c for (c,) in session.execute(select(Region.code))},
-    }
-    fields = {f.key: f for f in _report_fields(session)}
-    metrics = [k for k, f in fields.items() if f.type != FieldType.TEXT]
-    existing = {(g.scope, g.code, g.period, g.metric): g for g in session.scalars(select(Goal))}
-    parsed: list[tuple[Row, dict[str, Any]]] = []
-    for row in rows:
-        scope = check.choice(row, "scope", ("user", "team", "region"), required=True)
-        code = check.code(row, "code", required=True)
-        if scope and code and code not in codes[scope]:
-            check.bad(row, "code", f"no {scope} {code!r} in the database (expected a {scope} code)")
-        period_text = check.text(row, "period", required=True)
-        period = ""
-        if period_text:
-            try:
-                period = str(parse_period(period_text))
-            except ValueError:
-                check.bad(row, "period", f"{period_text!r} is not a period (expected 2026, 2026-Q4, "
-                                         "2026-12 or 2026-W49)")
-        metric = check.text(row, "metric", required=True)
-        if metric and metric not in metrics:
-            check.bad(row, "metric", f"{metric!r} is not a count or money report field "
-                                     f"(expected one of {', '.join(metrics)})")
-        target = check.amount(row, "target", required=True)
-        floor = check.amount(row, "floor")
-        stretch = check.amount(row, "stretch")
-        if target is not None and floor is not None and floor > target:
-            check.bad(row, "floor", f"{_plain(floor)} is above the target {_plain(target)} "
-                                    "(the floor is the minimum, at most the target)")
-        if target is not None and stretch is not None and stretch < target:
-            check.bad(row, "stretch", f"{_plain(stretch)} is below the target {_plain(target)} "
-                                      "(the stretch goal is at least the target)")
-        parsed.append((row, {"scope": scope, "code": code, "period": period, "metric": metric,
-                             "target": target, "floor": floor, "stretch": stretch}))
-    _dupes(check, ((r, "|".join((v["scope"], v["code"], v["period"], v["metric"]))) for r, v in parsed),
-           "code")
-
-    def plan(result: ImportResult, progress: Progress) -> None:
-        for _, values in parsed:
-            goal = existing.get((values["scope"], values["code"], values["period"], values["metric"]))
-            if goal is None:
-                session.add(Goal(**values, updated_at=now))
-                result.created += 1
-            else:
-                goal.target = values["target"]
-                if check.has("floor"):
-                    goal.floor = values["floor"]
-                if check.has("stretch"):
-                    goal.stretch = values["stretch"]
-                goal.updated_at = now
-                result.updated += 1
+    def write(result: ImportResult, progress: Progress) -> None:
+        for _, g in b.items:
+            values = g.model_dump()
+            _upsert(s, result, stored.get((g.scope, g.code, g.period, g.metric)), Goal,
+                    {**values, "updated_at": b.now}, present)
             progress(1)
-    return plan
+    return write
 
 
-def _import_holidays(session: Session, check: _Checker, rows: list[Row], now: datetime) -> Plan:
-    existing = {h.day: h for h in session.scalars(select(Holiday))}
-    parsed: list[tuple[Row, date | None, str, str]] = []
-    for row in rows:
-        day = check.day(row, "date", required=True)
-        kind = check.choice(row, "kind", ("holiday", "workday"), required=True)
-        name = check.text(row, "name")
-        parsed.append((row, day, kind, name))
-    _dupes(check, ((r, d.isoformat() if d else "") for r, d, _, _ in parsed), "date")
+def _holidays(b: _Batch) -> Plan:
+    s = b.session
+    stored = {h.day: h for h in s.scalars(select(Holiday))}
+    b.unique("date", lambda h: h.date.isoformat() if h.date else "")
+    present = {"kind"} | ({"name"} if b.has("name") else set())
 
-    def plan(result: ImportResult, progress: Progress) -> None:
-        for _, day, kind, name in parsed:
-            holiday = existing.get(day)  # type: ignore[arg-type]
-            if holiday is None:
-                session.add(Holiday(day=day, kind=kind, name=name))
-                result.created += 1
-            else:
-                holiday.kind = kind
-                if check.has("name"):
-                    holiday.name = name
-                result.updated += 1
+    def write(result: ImportResult, progress: Progress) -> None:
+        for _, h in b.items:
+            _upsert(s, result, stored.get(h.date), Holiday, {"day": h.date, "kind": h.kind, "name": h.name or ""},
+                    present)
             progress(1)
-    return plan
+    return write
 
 
-_IMPORTERS: dict[str, Callable[[Session, _Checker, list[Row], datetime], Plan]] = {
-    "regions": _import_regions,
-    "teams": _import_teams,
-    "users": _import_users,
-    "customers": _import_customers,
-    "goals": _import_goals,
-    "holidays": _import_holidays,
+_CHECKS: dict[str, Callable[[_Batch], Plan]] = {
+    "regions": _regions, "teams": _teams, "users": _users, "customers": _customers, "goals": _goals,
+    "holidays": _holidays,
 }
+
+
+def _check(session: Session, kind: str, header: Sequence[str], rows: Sequence[Row], now: datetime) -> tuple[
+        _Batch, Plan | None]:
+    """Read every row into its model and run the kind's checks; the plan is None when the header is wrong."""
+    if kind not in COLUMNS:
+        raise ValueError(f"unknown import kind {kind!r}")
+    header_problems = check_header(kind, header)
+    batch = _Batch(session, frozenset(header), [], now, header_problems)
+    if header_problems:
+        return batch, None
+    columns = [c for c in COLUMNS[kind] if c in batch.header]
+    batch.items = [(row, _parse(MODELS[kind], row, columns, batch.problems)) for row in rows]
+    return batch, _CHECKS[kind](batch)
+
+
+def import_rows(*, session: Session, kind: str, header: Sequence[str], rows: Sequence[Row], now: datetime,
+                progress: Progress | None = None) -> ImportResult:
+    """Validate every row, then upsert them all; raise ImportProblems (writing nothing) if any is bad."""
+    batch, plan = _check(session, kind, header, rows, now)
+    if batch.problems or plan is None:
+        raise ImportProblems(batch.problems)
+    result = ImportResult(kind, rows=len(rows))
+    plan(result, progress or (lambda n: None))
+    session.flush()
+    return result
+
+
+def import_file(*, session: Session, kind: str, data: bytes, filename: str, now: datetime, actor: Person | str,
+                source: str, progress: Callable[[int], Progress] | None = None) -> ImportResult:
+    """Import a whole file (CSV, JSON or .xlsx) in the caller's transaction and record it in the audit log.
+
+    Raises ImportProblems, having written nothing, when anything in the file is wrong. `actor` and
+    `source` are as for `services.audit.record` (the console: the signed-in person, `console`).
+    `progress`, given the number of rows, returns the callback to advance per row written.
+    """
+    header, rows = read_table(data, filename=filename)
+    result = import_rows(session=session, kind=kind, header=header, rows=rows, now=now,
+                         progress=progress(len(rows)) if progress else None)
+    name = PurePath(filename).name
+    audit.record(session, action=audit.Action.IMPORT, actor=actor, source=source, at=now, target=f"{kind} ({name})",
+                 after={"kind": kind, "file": name, "rows": result.rows, "created": result.created,
+                        "updated": result.updated})
+    return result
+
+
+# ---------------------------------------------------------------------------
+# preview: what a file would change, without writing
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one row of a file would do: `new`, `updated` (with each changed column's before and after) or
+    `unchanged`."""
+
+    line: int
+    key: str
+    status: str
+    changes: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+@dataclass
+class Preview:
+    """A file checked and compared with the database: every row's change and every problem."""
+
+    kind: str
+    filename: str
+    changes: list[Change]
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def count(self, status: str) -> int:
+        return sum(1 for c in self.changes if c.status == status)
+
+    def lines(self) -> list[str]:
+        return [p.format(self.filename) for p in sorted(self.problems, key=lambda p: (p.line, p.column))]
+
+
+def _flat(column: str, value: Any) -> str:
+    """A value as comparable text (the items of a list column in any order)."""
+    if column in _LISTS:
+        return ";".join(sorted(_split(value) if isinstance(value, str) else value or []))
+    return cell_text(value)
+
+
+def _key(kind: str, get: Callable[[str], Any]) -> str:
+    if kind == "customers":
+        return normalize_name(str(get("name") or ""))
+    return " ".join(_flat(c, get(c)) for c in KEYS[kind])
+
+
+def preview(*, session: Session, kind: str, data: bytes, filename: str, now: datetime) -> Preview:
+    """Check a file as `import_file` would and say what it would change (new, updated, unchanged), writing nothing."""
+    name = PurePath(filename).name
+    try:
+        header, rows = read_table(data, filename=filename)
+    except ImportProblems as exc:
+        return Preview(kind, name, [], list(exc.problems))
+    batch, plan = _check(session, kind, header, rows, now)
+    if plan is None:
+        return Preview(kind, name, [], batch.problems)
+    columns, current_rows = export_rows(session=session, kind=kind, now=now)
+    current = {_key(kind, r.get): r for r in current_rows}
+    compared = [c for c in columns if c in batch.header and c not in KEYS[kind]]
+    changes = []
+    for row, item in batch.items:
+        key = _key(kind, lambda c, item=item: getattr(item, c))
+        stored = current.get(key)
+        if stored is None:
+            changes.append(Change(row.line, key, "new"))
+            continue
+        diff = {c: (_flat(c, stored.get(c)), _flat(c, getattr(item, c))) for c in compared}
+        diff = {c: pair for c, pair in diff.items() if pair[0] != pair[1]}
+        changes.append(Change(row.line, key, "updated" if diff else "unchanged", diff))
+    return Preview(kind, name, changes, batch.problems)
 
 
 # ---------------------------------------------------------------------------
@@ -905,13 +834,7 @@ def export_rows(*, session: Session, kind: str, now: datetime, zone: str = "Asia
 
 
 def _field_value(report: DailyReport, field_def: FieldDef) -> Any:
-    try:
-        from services.report_fields import get_value
-    except ImportError:
-        value = getattr(report, field_def.key) if hasattr(DailyReport, field_def.key) \
-            else (report.extra or {}).get(field_def.key)
-    else:
-        value = get_value(report, field_def.key)
+    value = get_value(report, field_def.key)
     if value is None or value == "":
         return None
     if field_def.type == FieldType.MONEY and not isinstance(value, Decimal):
@@ -923,7 +846,7 @@ def _field_value(report: DailyReport, field_def: FieldDef) -> Any:
 
 def _export_reports(session: Session, person_codes: dict[int, str], since: date | None,
                     until: date | None) -> tuple[list[str], list[dict[str, Any]]]:
-    fields = _report_fields(session)
+    fields = load_fields(session=session)
     columns = ["user_code", "date", *(f.key for f in fields), "key_actions", "raw_text", "updated_at"]
     query = select(DailyReport).order_by(DailyReport.day, DailyReport.person_id)
     if since:
@@ -993,53 +916,3 @@ def _export_followups(session: Session, person_codes: dict[int, str], since: dat
              "kind": f.kind, "due": f.due, "status": f.status, "escalated": bool(f.escalated)}
             for f, name in session.execute(query)]
     return columns, rows
-
-
-# ---------------------------------------------------------------------------
-# formats
-
-
-def _csv_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return _plain(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, list):
-        return "\n".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
-
-
-def to_csv(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
-    """Render rows as CSV text (header first, `\\n` line ends, no BOM)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_csv_cell(row.get(c)) for c in columns])
-    return out.getvalue()
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        if value == value.to_integral_value():
-            return int(value)
-        as_float = float(value)
-        # Only hand out a float when it prints back as exactly this amount (no float noise).
-        return as_float if Decimal(repr(as_float)) == value else _plain(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, list):
-        return [_json_value(v) for v in value]
-    return value
-
-
-def to_json(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
-    """Render rows as a JSON list of objects with the columns in order."""
-    items = [{c: _json_value(row.get(c)) for c in columns} for row in rows]
-    return json.dumps(items, ensure_ascii=False, indent=1) + "\n"
