@@ -15,9 +15,10 @@ from bot.core.db import Database
 from bot.core.outbox import enqueue
 from bot.core.types import Button, Outbound, ToPerson, ToTarget, ToTeam
 from bot.platforms.wecom.port import MARKDOWN_LIMIT, split_utf8
-from models import KeyValue, OutboxMessage, Person, Team
+from models import KeyValue, OutboxMessage, Team
 from tests.support.fake_wecom import HTTP_500, WecomEnv, wecom_env
 from tests.support.org import build_org
+from tests.support.sending import drain, person_id, rows, send
 
 TASK_ID = re.compile(r"^[0-9A-Za-z_\-@]{1,128}$")
 
@@ -27,35 +28,6 @@ def env(db: Database, clock: FixedClock, database_url: str) -> Iterator[WecomEnv
     build_org(db)
     with wecom_env(db, clock, database_url) as e:
         yield e
-
-
-def person_id(db: Database, code: str) -> int:
-    with db.unit_of_work() as s:
-        pid = s.scalar(select(Person.id).where(Person.code == code))
-        assert pid is not None
-        return pid
-
-
-def send(env: WecomEnv, *messages: Outbound, base: str = "t") -> list[str]:
-    with env.app.db.unit_of_work() as s:
-        keys = enqueue(s, list(messages), base_key=base, settings=env.app.settings, now=env.clock.now())
-    env.app.outbox.deliver(keys)
-    return keys
-
-
-def rows(db: Database) -> dict[str, OutboxMessage]:
-    with db.unit_of_work() as s:
-        return {r.key: r for r in s.scalars(select(OutboxMessage))}
-
-
-def drain(env: WecomEnv, *, step: float = 65, rounds: int = 60) -> None:
-    """Deliver what is due, moving the clock on, until the outbox is empty."""
-    for _ in range(rounds):
-        env.app.outbox.deliver()
-        if env.app.outbox.backlog() == 0:
-            return
-        env.clock.advance(seconds=step)
-    raise AssertionError("outbox not drained")
 
 
 def test_split_never_passes_the_limit_nor_breaks_a_character() -> None:

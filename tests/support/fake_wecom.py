@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import random
 import threading
 import time
@@ -11,9 +10,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from tests.support.fake_http import json_server
 
 PER_MEMBER_PER_MINUTE = 30
 HTTP_500 = 500  # an outcome: answer HTTP 500 instead of a JSON errcode
@@ -167,46 +167,12 @@ class FakeWecom:
     # -- server -----------------------------------------------------------------------------
     @contextmanager
     def running(self) -> Iterator[FakeWecom]:
-        fake = self
+        def handle(method: str, path: str, query: dict[str, str], headers: dict[str, str],
+                   body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+            return *self.handle(method, path, query, body), {}
 
-        class Handler(BaseHTTPRequestHandler):
-            def _go(self, method: str) -> None:
-                parts = urlsplit(self.path)
-                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                body: dict[str, Any] = {}
-                ctype = self.headers.get("Content-Type", "")
-                if raw and "json" in ctype:
-                    body = json.loads(raw)
-                elif raw:
-                    body = {"_bytes": len(raw), "_multipart": "multipart" in ctype}
-                status, answer = fake.handle(method, parts.path, query, body)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:  # noqa: N802
-                self._go("GET")
-
-            def do_POST(self) -> None:  # noqa: N802
-                self._go("POST")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                  daemon=True)
-        thread.start()
-        try:
+        with json_server(handle) as self._server:
             yield self
-        finally:
-            self._server.shutdown()
-            self._server.server_close()
 
 
 # -- a whole bot wired to the fake, for tests ---------------------------------------------------

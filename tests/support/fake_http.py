@@ -1,0 +1,65 @@
+"""A JSON HTTP server on loopback, in a thread: the skeleton of the fake platform APIs."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+# (method, path, query, lower-cased headers, body) -> (status, JSON answer, extra response headers).
+# A JSON body is parsed; any other body is {"_bytes": its length, "_multipart": whether it is multipart}.
+Handle = Callable[[str, str, dict[str, str], dict[str, str], dict[str, Any]],
+                  tuple[int, dict[str, Any], dict[str, str]]]
+
+
+@contextmanager
+def json_server(handle: Handle) -> Iterator[ThreadingHTTPServer]:
+    """Serve GET, POST and PATCH with `handle` until the block ends."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def _go(self, method: str) -> None:
+            parts = urlsplit(self.path)
+            query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            body: dict[str, Any] = {}
+            ctype = self.headers.get("Content-Type", "")
+            if raw and "json" in ctype:
+                body = json.loads(raw)
+            elif raw:
+                body = {"_bytes": len(raw), "_multipart": "multipart" in ctype}
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, answer, extra = handle(method, parts.path, query, headers, body)
+            data = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in extra.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._go("GET")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self._go("POST")
+
+        def do_PATCH(self) -> None:  # noqa: N802
+            self._go("PATCH")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
