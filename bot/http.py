@@ -1,4 +1,5 @@
-"""The HTTP server: /slack/events, /wecom/callback, /dingtalk/callback, /healthz, /metrics and the web console on uvicorn."""
+"""The HTTP server: /slack/events, /wecom/callback, /dingtalk/callback, /feishu/events, /healthz, /metrics and the web
+console on uvicorn."""
 
 from __future__ import annotations
 
@@ -107,6 +108,10 @@ def create_asgi_app(app: App, *, run_worker: bool = False) -> Starlette:
         from bot.platforms.dingtalk.routes import dingtalk_routes
 
         routes.extend(dingtalk_routes(app, on_inbound=metrics.record_inbound))
+    if app.settings.feishu.enabled and app.settings.feishu.mode == "http":
+        from bot.platforms.feishu.routes import feishu_routes
+
+        routes.extend(feishu_routes(app, on_inbound=metrics.record_inbound))
     routes.extend(console_routes(app))
 
     @contextlib.asynccontextmanager

@@ -65,6 +65,10 @@ def build_ports(settings: Settings, *, console_stream: TextIO | None = None,
         from bot.platforms.dingtalk.port import DingtalkPort
 
         ports["dingtalk"] = DingtalkPort(settings)
+    if settings.feishu.enabled:
+        from bot.platforms.feishu.port import FeishuPort
+
+        ports["feishu"] = FeishuPort(settings)
     return ports
 
 

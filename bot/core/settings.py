@@ -118,6 +118,24 @@ class DingtalkSettings(_Section):
         return self.robot_code or self.client_id
 
 
+class FeishuSettings(_Section):
+    """Feishu (飞书) / Lark: a self-built app's credentials, how events arrive, where the API is."""
+
+    app_id: str = ""
+    app_secret: SecretStr = SecretStr("")
+    verification_token: SecretStr = SecretStr("")
+    encrypt_key: SecretStr = SecretStr("")
+    mode: Literal["ws", "http"] = "ws"
+    api_base_url: str = "https://open.feishu.cn/open-apis/"
+    max_timestamp_skew_seconds: int = 300
+    # Feishu allows 5 messages a second to one user and to one group (shared by every bot in it).
+    per_target_per_second: int = Field(default=5, ge=1, le=50)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.app_id and self.app_secret.get_secret_value())
+
+
 class ReportSettings(_Section):
     max_age_days: int = Field(default=7, ge=0, le=366)
 
@@ -200,6 +218,7 @@ class Settings(BaseSettings):
     slack: SlackSettings = SlackSettings()
     wecom: WecomSettings = WecomSettings()
     dingtalk: DingtalkSettings = DingtalkSettings()
+    feishu: FeishuSettings = FeishuSettings()
     reports: ReportSettings = ReportSettings()
     collab: CollabSettings = CollabSettings()
     rules: RuleSettings = RuleSettings()
@@ -229,8 +248,9 @@ class Settings(BaseSettings):
     @property
     def platforms(self) -> list[str]:
         """Return the enabled chat platforms; console when none is configured."""
-        enabled = [name for name, s in (("slack", self.slack), ("wecom", self.wecom), ("dingtalk", self.dingtalk))
-                   if s.enabled]
+        sections: tuple[tuple[str, Any], ...] = (("slack", self.slack), ("wecom", self.wecom),
+                                                 ("dingtalk", self.dingtalk), ("feishu", self.feishu))
+        enabled = [name for name, s in sections if s.enabled]
         return enabled or ["console"]
 
 

@@ -9,12 +9,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.core import kvstate
 from bot.core.clock import FixedClock
 from bot.core.db import Database
 from bot.core.outbox import enqueue
 from bot.core.types import Button, Outbound, ToPerson, ToTarget
 from bot.platforms.feishu.convert import CARD_LIMIT, card_size, message_parts, wire_bodies
-from bot.platforms.feishu.port import Pacer, quota_exhausted_since
+from bot.platforms.feishu.port import Pacer
 from tests.support.fake_feishu import (
     BAD_RECIPIENT,
     HTTP_500,
@@ -148,9 +149,10 @@ def test_the_monthly_quota_is_not_retried_but_reported(env: FeishuEnv, db: Datab
     drain(env, step=5)
     assert len(env.fake.calls_to("im/v1/messages", QUOTA)) == 1  # never tried again
     assert metrics.SENDS.labels(platform="feishu", outcome="quota")._value.get() == before + 1
-    assert quota_exhausted_since(db, env.clock.now()) == env.clock.now()
+    noted = kvstate.quota_exceeded(db, platform="feishu", now=env.clock.now())
+    assert noted is not None and "99991403" in noted["error"]
     env.clock.advance(days=40)
-    assert quota_exhausted_since(db, env.clock.now()) is None  # a new month
+    assert kvstate.quota_exceeded(db, platform="feishu", now=env.clock.now()) is None  # a new month
 
 
 def test_a_recipient_the_app_cannot_reach_is_permanent(env: FeishuEnv, db: Database) -> None:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.core.textsplit import split_utf8
 from bot.core.types import Action, Inbound, InboundKind
-from bot.platforms.text import split_utf8
 
 PLATFORM = "feishu"
 MESSAGE_EVENT = "im.message.receive_v1"

@@ -6,7 +6,7 @@ already sent, for an hour. Rate limits: Feishu allows 5 messages a second to one
 group, shared by every bot in that group; we pace ourselves under it per target, and a 429 with
 `x-ogw-ratelimit-reset` is waited out (here when it is short, else by the outbox). The free
 edition's monthly quota (99991403) is not retried: the row is given up, the outbox counts it as
-`quota` on /metrics, and `salesbot doctor` says so until the month is over.
+`quota` on /metrics (salesbot_outbox_sends_total), and `salesbot doctor` says so until the month is over.
 """
 
 from __future__ import annotations
@@ -17,25 +17,21 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from bot.core import kvstate
 from bot.core.clock import Clock, SystemClock
 from bot.core.db import Database
 from bot.core.ports import Envelope, SendResult
 from bot.core.settings import Settings
 from bot.platforms.feishu.client import ApiUnavailable, FeishuClient, Reply
-from bot.platforms.feishu.convert import Part, message_parts, receive_id_type, update_card
-from models import KeyValue
+from bot.platforms.feishu.convert import PLATFORM, Part, message_parts, receive_id_type, update_card
 
 log = logging.getLogger("salesbot.feishu")
 
-QUOTA_KEY = "feishu_quota_exhausted"
 INLINE_WAIT_MAX = 3.0  # seconds: a shorter rate-limit wait is waited out here, a longer one by the outbox
 INLINE_RETRIES = 2
 DEFAULT_RESET = 1.0
-QUOTA_ZONE = ZoneInfo("Asia/Shanghai")  # Feishu's month turns over in Beijing time
 
 
 class Pacer:
@@ -71,24 +67,6 @@ class Pacer:
                     return
                 delay = self.WINDOW - (now - times[0])
             self._sleep(max(delay, 0.001))
-
-
-def quota_exhausted_since(db: Database, now: datetime) -> datetime | None:
-    """When Feishu last said this month's API quota is used up (None: not this month)."""
-    with db.unit_of_work() as s:
-        row = s.get(KeyValue, QUOTA_KEY)
-        if row is None or row.expires_at is None or row.expires_at <= now:
-            return None
-        try:
-            return datetime.fromisoformat(row.value)
-        except ValueError:
-            return None
-
-
-def _next_month(now: datetime) -> datetime:
-    local = now.astimezone(QUOTA_ZONE)
-    year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
-    return datetime(year, month, 1, tzinfo=QUOTA_ZONE).astimezone(UTC)
 
 
 class FeishuPort:
@@ -175,7 +153,7 @@ class FeishuPort:
         if reply.ok:
             return SendResult(ok=True, ref_channel=env.update_channel or env.target, ref_id=env.update_id)
         failure = self._failure(reply)
-        if failure.permanent and not failure.quota_exhausted:
+        if failure.permanent and not failure.extra.get("events"):
             log.info("feishu card update refused (%s); sending a new message", failure.error)
             return None
         return failure
@@ -185,10 +163,10 @@ class FeishuPort:
         error = f"feishu HTTP {reply.status} code {reply.code}: {reply.msg[:200]}"
         extra = {"parts_sent": sent, "parts": parts}
         if reply.quota_exhausted:
-            self._record_quota()
-            log.error("feishu: the monthly API quota of the free edition is used up (code %d): messages to "
-                      "Feishu are not sent until next month or an upgrade", reply.code)
-            return SendResult(ok=False, permanent=True, quota_exhausted=True, error=error, extra=extra)
+            log.error("feishu: the free edition's monthly API quota is used up (code %d): messages to Feishu "
+                      "are not retried; see `salesbot doctor`", reply.code)
+            kvstate.record_quota_exceeded(self.db, platform=PLATFORM, error=error, now=self.clock.now())
+            return SendResult(ok=False, permanent=True, error=error, extra=extra | {"events": ["quota"]})
         if reply.rate_limited:
             wait = reply.reset if reply.reset is not None else DEFAULT_RESET
             return SendResult(ok=False, retry_after=wait, error=error, extra=extra)
@@ -196,15 +174,3 @@ class FeishuPort:
             return SendResult(ok=False, error=error, extra=extra)
         # 400/403/404: a wrong open_id or chat_id, the bot not in the group, no permission, a bad card.
         return SendResult(ok=False, permanent=True, error=error, extra=extra)
-
-    def _record_quota(self) -> None:
-        now = self.clock.now()
-        try:
-            with self.db.unit_of_work() as s:
-                row = s.get(KeyValue, QUOTA_KEY)
-                if row is None:
-                    s.add(KeyValue(key=QUOTA_KEY, value=now.isoformat(), expires_at=_next_month(now)))
-                elif row.expires_at is None or row.expires_at <= now:
-                    row.value, row.expires_at = now.isoformat(), _next_month(now)
-        except Exception:  # the report is a courtesy; the send result is what matters
-            log.exception("could not record the Feishu quota state")
