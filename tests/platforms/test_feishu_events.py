@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from bot.core.clock import FixedClock
 from bot.core.db import Database
 from bot.platforms.feishu.convert import message_text
+from bot.platforms.feishu.crypto import decrypt
 from models import DailyReport, InboundEvent, OutboxMessage
 from tests.support.fake_feishu import FeishuEnv, add_feishu_ids, card_text, feishu_env
 from tests.support.feishu_events import (
@@ -40,10 +41,10 @@ def inbound_count(db: Database) -> int:
 
 
 def test_our_decryption_reads_feishus_documented_sample() -> None:
-    from lark_oapi.core.utils import AESCipher
-
-    assert AESCipher(SAMPLE_KEY).decrypt_str(SAMPLE_ENCRYPTED) == SAMPLE_PLAIN
-    assert AESCipher(SAMPLE_KEY).decrypt_str(encrypt(SAMPLE_PLAIN, SAMPLE_KEY)) == SAMPLE_PLAIN
+    assert decrypt(SAMPLE_ENCRYPTED, SAMPLE_KEY) == SAMPLE_PLAIN
+    assert decrypt(encrypt(SAMPLE_PLAIN, SAMPLE_KEY), SAMPLE_KEY) == SAMPLE_PLAIN
+    with pytest.raises(ValueError):
+        decrypt(encrypt(SAMPLE_PLAIN, SAMPLE_KEY), "another key")
 
 
 def test_the_url_check_answers_the_challenge(env: FeishuEnv) -> None:
