@@ -30,7 +30,7 @@ import websockets
 from dingtalk_stream import AckMessage, CallbackHandler, CallbackMessage, ChatbotMessage, Credential
 from dingtalk_stream import DingTalkStreamClient as _SdkClient
 
-from bot.core.connector import Backoff, ConnectorHooks, ConnectorRefused
+from bot.core.connector import ConnectorHooks, ConnectorRefused, LoopConnector
 from bot.core.types import Inbound
 from bot.platforms.dingtalk.convert import (
     CARD_TOPIC,
@@ -42,7 +42,6 @@ from bot.platforms.dingtalk.convert import (
 log = logging.getLogger("salesbot.dingtalk.stream")
 
 OPEN_PATH = "v1.0/gateway/connections/open"
-GOOD_RUN_SECONDS = 60.0  # a session that lasted this long resets the backoff
 
 
 class _Handler(CallbackHandler):  # type: ignore[misc]
@@ -67,14 +66,13 @@ class _Handler(CallbackHandler):  # type: ignore[misc]
         return AckMessage.STATUS_OK, "OK"
 
 
-class DingtalkStream:
+class DingtalkStream(LoopConnector):
     """One Stream client: connect, serve, watch, reconnect, until stop()."""
 
     def __init__(self, app: Any, hooks: ConnectorHooks | None = None, *, name: str = PLATFORM,
                  http: httpx.Client | None = None) -> None:
+        super().__init__(platform=PLATFORM, name=name, label="dingtalk stream", hooks=hooks)
         self.app = app  # bot.wiring.App: settings, receive(), handle_later(), handling
-        self.hooks = hooks or ConnectorHooks()
-        self.name = name
         cfg = app.settings.dingtalk
         self.settings = cfg
         self.http = http or httpx.Client(timeout=app.settings.outbox.http_timeout_seconds)
@@ -84,13 +82,9 @@ class DingtalkStream:
         self.sdk.register_callback_handler(ChatbotMessage.TOPIC, _Handler(self, robot_message_to_inbound))
         self.sdk.register_callback_handler(CARD_TOPIC, _Handler(self, card_callback_to_inbound))
         self.sdk.pre_start()
-        self.backoff = Backoff()
         self.connected = threading.Event()
         self.sessions = 0
         self.last_frame = time.monotonic()
-        self._stopping = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
 
     # -- storing --------------------------------------------------------------------------
     def accept(self, inbound: Inbound) -> None:
@@ -172,50 +166,8 @@ class DingtalkStream:
                 ws.transport.abort()  # a half-open socket would never finish a closing handshake
                 return
 
-    async def _main(self) -> None:
-        while not self._stopping.is_set():
-            started = time.monotonic()
-            try:
-                await self._session()
-            except ConnectorRefused:
-                self.hooks.event(PLATFORM, "refused")
-                raise
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # network trouble, a dropped socket: reconnect
-                log.warning("dingtalk stream (%s) disconnected: %s", self.name, f"{type(exc).__name__}: {exc}"[:200])
-            if self._stopping.is_set():
-                return
-            self.hooks.event(PLATFORM, "disconnected")
-            if time.monotonic() - started >= GOOD_RUN_SECONDS:
-                self.backoff.reset()
-            wait = self.backoff.next()
-            log.info("dingtalk stream (%s) reconnecting in %.1f s", self.name, wait)
-            await asyncio.sleep(wait)
-
-    def run(self) -> None:
-        """Serve until stop() (blocking: its own event loop on the calling thread)."""
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            self._task = loop.create_task(self._main())
-            loop.run_until_complete(self._task)
-        except asyncio.CancelledError:
-            pass
-        finally:
-            self._loop = None
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-            self.pool.shutdown(wait=True)
-
-    def stop(self) -> None:
-        self._stopping.set()
-        loop, task = self._loop, self._task
-        if loop is not None and task is not None:
-            try:
-                loop.call_soon_threadsafe(task.cancel)
-            except RuntimeError:  # the loop has just closed
-                pass
+    def _finish(self) -> None:
+        self.pool.shutdown(wait=True)
 
 
 def connector(app: Any, hooks: ConnectorHooks) -> DingtalkStream | None:
