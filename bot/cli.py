@@ -89,7 +89,7 @@ def slack_socket() -> None:
 
 @cli.command()
 def connect() -> None:
-    """Run the long connections of every enabled platform (Slack Socket Mode, DingTalk Stream)."""
+    """Run the long connections of every enabled platform (Slack Socket Mode, DingTalk Stream, Feishu)."""
     from bot.connect import run_connect
     from bot.http import configure_logging
 

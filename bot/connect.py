@@ -24,6 +24,7 @@ log = logging.getLogger("salesbot.connect")
 CONNECTORS: dict[str, str] = {
     "slack": "bot.platforms.slack.socket:connector",
     "dingtalk": "bot.platforms.dingtalk.stream:connector",
+    "feishu": "bot.platforms.feishu.ws:connector",
 }
 
 
@@ -46,8 +47,9 @@ def run_connect(app: Any, *, stop: threading.Event | None = None, echo: Any = No
     hooks = ConnectorHooks(on_inbound=metrics.record_inbound, on_event=metrics.record_connection)
     connectors = build_connectors(app, hooks)
     if not connectors:
-        say("connect: no platform uses a long connection here: set slack.app_token (Socket Mode), or "
-            "dingtalk.client_id and dingtalk.client_secret with dingtalk.mode = \"stream\"")
+        say("connect: no platform uses a long connection here: set slack.app_token (Socket Mode), "
+            "dingtalk.client_id and dingtalk.client_secret with dingtalk.mode = \"stream\", or "
+            "feishu.app_id and feishu.app_secret with feishu.mode = \"ws\"")
         return 2
     stop = stop or threading.Event()
     failures: list[str] = []

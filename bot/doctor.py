@@ -59,10 +59,58 @@ class Report:
         return any(c.status == FAIL for c in self.checks)
 
 
+def check_feishu(report: Report, settings: Settings, client: httpx.Client, db: Database | None = None,
+                 now: datetime | None = None) -> None:
+    """Ask Feishu for a tenant_access_token with the app id and secret; check what http mode needs; say if
+    the free edition's monthly quota is used up."""
+    cfg = settings.feishu
+    url = cfg.api_base_url.rstrip("/") + "/auth/v3/tenant_access_token/internal"
+    try:
+        response = client.post(url, json={"app_id": cfg.app_id, "app_secret": cfg.app_secret.get_secret_value()})
+        body: Any = response.json()
+    except httpx.HTTPError as exc:
+        report.add(FAIL, "feishu", f"cannot reach the Feishu API at {cfg.api_base_url} ({type(exc).__name__}): "
+                                   "check the network, a proxy, or feishu.api_base_url")
+        return
+    except ValueError:
+        report.add(FAIL, "feishu", f"tenant_access_token answered HTTP {response.status_code} without JSON: "
+                                   "check feishu.api_base_url")
+        return
+    code = body.get("code") if isinstance(body, dict) else None
+    if code == 0 and body.get("tenant_access_token"):
+        mode = ("the long connection (run `salesbot connect`)" if cfg.mode == "ws"
+                else "HTTP events at POST /feishu/events")
+        report.add(OK, "feishu", f"app id and secret accepted by tenant_access_token; receiving by {mode}")
+    else:
+        report.add(FAIL, "feishu", f"Feishu refused the credentials (code {code}): check feishu.app_id (cli_...) and "
+                                   "feishu.app_secret on the app's Credentials & Basic Info page in the Feishu "
+                                   "developer console")
+    if cfg.mode == "http":
+        missing = [f"feishu.{k}" for k, v in (("verification_token", cfg.verification_token),
+                                              ("encrypt_key", cfg.encrypt_key)) if not v.get_secret_value()]
+        if missing:
+            report.add(FAIL, "feishu", f"feishu.mode is http but {' and '.join(missing)} "
+                                       f"{'is' if len(missing) == 1 else 'are'} empty: every event would be refused; "
+                                       "copy the Verification Token and Encrypt Key from Events & callbacks > "
+                                       "Encryption strategy")
+        if not settings.server.public_url:
+            report.add(WARN, "feishu", "feishu.mode is http but server.public_url is empty: Feishu needs a public "
+                                       "https address that reaches POST /feishu/events (or use feishu.mode = ws)")
+    if db is not None:
+        from bot.core.kvstate import quota_exceeded
+
+        noted = quota_exceeded(db, platform="feishu", now=now or datetime.now(UTC))
+        if noted is not None:
+            report.add(FAIL, "feishu", f"Feishu refused sends since {noted.get('at', '?')[:16]} because the free "
+                                       "edition's monthly API quota is used up (99991403): messages since then were "
+                                       "not sent; it renews on the 1st, or upgrade the Feishu edition (see the README)")
+
+
 def _secrets(settings: Settings) -> list[str]:
     values = [settings.slack.bot_token, settings.slack.signing_secret, settings.slack.app_token,
               settings.wecom.secret, settings.wecom.token, settings.wecom.encoding_aes_key,
-              settings.dingtalk.client_secret]
+              settings.dingtalk.client_secret, settings.feishu.app_secret, settings.feishu.verification_token,
+              settings.feishu.encrypt_key]
     out = [v.get_secret_value() for v in values if v.get_secret_value()]
     try:
         password = make_url(settings.database.url).password
@@ -256,14 +304,18 @@ def _partial(report: Report, settings: Settings) -> None:
     if bool(dingtalk.client_id) != bool(dingtalk.client_secret.get_secret_value()):
         empty = "dingtalk.client_id" if not dingtalk.client_id else "dingtalk.client_secret"
         report.add(WARN, "dingtalk", f"not enabled: {empty} is empty (both client_id and client_secret are needed)")
+    feishu = settings.feishu
+    if bool(feishu.app_id) != bool(feishu.app_secret.get_secret_value()):
+        empty = "feishu.app_id" if not feishu.app_id else "feishu.app_secret"
+        report.add(WARN, "feishu", f"not enabled: {empty} is empty (both app_id and app_secret are needed)")
 
 
 def check_platforms(report: Report, settings: Settings, db: Database | None = None,
                     now: datetime | None = None) -> None:
     _partial(report, settings)
-    if not settings.slack.enabled and not settings.wecom.enabled and not settings.dingtalk.enabled:
+    if settings.platforms == ["console"]:
         report.add(OK, "platforms", "none configured: the console works (`salesbot chat --user CODE`); set the "
-                                    "[slack], [wecom] or [dingtalk] settings to connect a chat platform")
+                                    "[slack], [wecom], [dingtalk] or [feishu] settings to connect a chat platform")
         return
     with httpx.Client(timeout=HTTP_TIMEOUT, trust_env=True) as client:
         if settings.slack.enabled:
@@ -272,6 +324,8 @@ def check_platforms(report: Report, settings: Settings, db: Database | None = No
             check_wecom(report, settings, client)
         if settings.dingtalk.enabled:
             check_dingtalk(report, settings, client, db, now)
+        if settings.feishu.enabled:
+            check_feishu(report, settings, client, db, now)
 
 
 def check_teams(report: Report, settings: Settings, db: Database) -> None:

@@ -406,14 +406,16 @@ class FeishuEnv:
         return resp
 
 
-def feishu_settings(database_url: str, fake: FakeFeishu, **feishu: Any) -> Any:
+def feishu_settings(database_url: str, fake: FakeFeishu, *, other: dict[str, Any] | None = None,
+                    **feishu: Any) -> Any:
+    """Settings with Feishu on against the fake (http mode unless `mode` says), plus `other` sections."""
     from tests.conftest import make_settings
     from tests.support.feishu_events import ENCRYPT_KEY, VERIFICATION_TOKEN
 
     return make_settings(database_url, feishu={
         "app_id": fake.app_id, "app_secret": fake.app_secret, "verification_token": VERIFICATION_TOKEN,
         "encrypt_key": ENCRYPT_KEY, "mode": "http", "api_base_url": fake.url} | feishu,
-        outbox={"http_timeout_seconds": 5.0})
+        outbox={"http_timeout_seconds": 5.0}, **(other or {}))
 
 
 @contextmanager
@@ -444,9 +446,11 @@ OPEN_IDS = {"zhang": "ou_zhang", "li": "ou_li", "wang": "ou_wang", "mgr_east": "
 
 
 def add_feishu_ids(db: Any, org: Any, ids: dict[str, str] | None = None) -> None:
-    """Give people of the test organisation a Feishu open_id."""
-    from models import Identity
+    """Give people of the test organisation a Feishu open_id, and teams sh1 and gz1 a Feishu group."""
+    from models import Identity, TeamChat
 
     with db.unit_of_work() as s:
         for code, open_id in (ids or OPEN_IDS).items():
             s.add(Identity(person_id=org.ids["user:" + code], platform="feishu", external_id=open_id))
+        for team in ("sh1", "gz1"):
+            s.add(TeamChat(team_id=org.ids["team:" + team], platform="feishu", kind="chat", target=f"oc_{team}"))
