@@ -1,11 +1,14 @@
 """Ack latency: our server (dispatch before ack) against a bare app that only does what it must to ack.
 
-    python bench/ack.py [--platform slack|wecom|both] [--db URL] [--count 2000] [--seconds 30]
+    python bench/ack.py [--platform slack|wecom|feishu|both|all] [--db URL] [--count 2000] [--seconds 30]
 
 Slack: signed report DMs to /slack/events; the floor is a bare Bolt app whose only listener acks.
 WeCom: encrypted text callbacks carrying the same report to /wecom/callback; the floor is a bare
 Starlette app that verifies msg_signature and decrypts the body with wechatpy's crypto (the work any
 WeCom bot must do before it can answer) and answers 200 with an empty body.
+Feishu: encrypted, signed message events carrying the same report to /feishu/events; the floor is a
+bare Starlette app that checks X-Lark-Signature and decrypts the body with lark-oapi's AESCipher (the
+work any Feishu bot must do) and answers {}. `both` is Slack and WeCom; `all` adds Feishu.
 
 Every server runs on its own uvicorn on 127.0.0.1 in its own process; our server has the measured
 platforms configured and its outbox worker on, and sends its replies to fake Slack / WeCom APIs that
@@ -18,7 +21,8 @@ count/2 requests (and seconds/2 at most) taken in the order bare, ours, ours, ba
 The bench's five WeCom members each send hundreds of reports a minute; WeCom's limit of 30 messages
 per member per minute would only park our replies in the outbox for minutes, so it is lifted here
 (`wecom.per_member_per_minute`) — the acks are what is measured, and real members send one report
-a day.
+a day. Likewise Feishu's 5 messages a second per person (`feishu.per_target_per_second`) is raised to
+its maximum, 50, for the bench's five people.
 """
 
 from __future__ import annotations
@@ -42,11 +46,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from bench.loadgen import Figures, WecomApp, run, run_wecom  # noqa: E402
+from bench.loadgen import Figures, WecomApp, run, run_feishu, run_wecom  # noqa: E402
 from bot.core.settings import load_settings  # noqa: E402
 from bot.http import create_asgi_app  # noqa: E402
 from bot.wiring import App  # noqa: E402
 from models import InboundEvent  # noqa: E402
+from tests.support.fake_feishu import add_feishu_ids  # noqa: E402
 from tests.support.org import build_org  # noqa: E402
 
 SECRET = "bench-signing-secret"
@@ -57,8 +62,12 @@ WECOM_AES_KEY = "c2FsZXNib3QtYmVuY2gtd2Vjb20tYWVzLWtleS0zMmI"  # 43 characters, 
 WECOM_AGENT_ID = "1000002"
 SLACK_PATH = "/slack/events"
 WECOM_PATH = "/wecom/callback"
+FEISHU_PATH = "/feishu/events"
+FEISHU_USERS = ("ou_zhang", "ou_li", "ou_wang", "ou_chen", "ou_liu")  # tests.support.fake_feishu.OPEN_IDS
+FEISHU_TOKEN = "bench-verification-token"
+FEISHU_KEY = "bench-encrypt-key"
 SPAWN = multiprocessing.get_context("spawn")
-DEADLINE_S = {"slack": 3.0, "wecom": 5.0}  # after this long without an answer the platform retries
+DEADLINE_S = {"slack": 3.0, "wecom": 5.0, "feishu": 3.0}  # after this long without an answer the platform retries
 
 
 def free_port() -> int:
@@ -70,7 +79,7 @@ def free_port() -> int:
 # -- the fake platform APIs, in their own process ------------------------------------------------
 
 def _run_fake(kind: str, conn: Connection) -> None:
-    """Child process: serve a fake Slack or WeCom API; send its address, then its counts when told to stop."""
+    """Child process: serve a fake Slack, WeCom or Feishu API; send its address, then its counts when told to stop."""
     if kind == "slack":
         from tests.support.fake_slack import running_fake_slack
 
@@ -78,7 +87,7 @@ def _run_fake(kind: str, conn: Connection) -> None:
             conn.send({"url": slack.url})
             conn.recv()
             conn.send({"sent": len(slack.ok_calls("chat.postMessage"))})
-    else:
+    elif kind == "wecom":
         from tests.support.fake_wecom import FakeWecom
 
         wecom = FakeWecom()
@@ -86,6 +95,14 @@ def _run_fake(kind: str, conn: Connection) -> None:
             conn.send({"url": wecom.url, "corp_id": wecom.corp_id, "secret": wecom.secret})
             conn.recv()
             conn.send({"sent": len(wecom.calls_to("message/send"))})
+    else:
+        from tests.support.fake_feishu import FakeFeishu
+
+        feishu = FakeFeishu(per_target_per_second=0)
+        with feishu.running():
+            conn.send({"url": feishu.url, "app_id": feishu.app_id, "app_secret": feishu.app_secret})
+            conn.recv()
+            conn.send({"sent": len(feishu.calls_to("im/v1/messages", "ok"))})
 
 
 class Fake:
@@ -116,6 +133,11 @@ def our_settings(cfg: dict[str, Any]) -> Any:
         sections["wecom"] = {"corp_id": w["corp_id"], "agent_id": WECOM_AGENT_ID, "secret": w["secret"],
                              "token": WECOM_TOKEN, "encoding_aes_key": WECOM_AES_KEY,
                              "api_base_url": w["url"], "per_member_per_minute": 1_000_000}
+    if cfg.get("feishu"):
+        f = cfg["feishu"]
+        sections["feishu"] = {"app_id": f["app_id"], "app_secret": f["app_secret"], "mode": "http",
+                              "verification_token": FEISHU_TOKEN, "encrypt_key": FEISHU_KEY,
+                              "api_base_url": f["url"], "per_target_per_second": 50}
     return load_settings(None, **sections)
 
 
@@ -126,6 +148,8 @@ def _serve(which: str, port: int, cfg: dict[str, Any]) -> None:
         asgi = create_asgi_app(App(our_settings(cfg)), run_worker=True)
     elif which == "bare-slack":
         asgi = bare_bolt_app()
+    elif which == "bare-feishu":
+        asgi = bare_feishu_app()
     else:
         asgi = bare_wecom_app(cfg["wecom"]["corp_id"])
     uvicorn.run(asgi, host="127.0.0.1", port=port, log_config=None, access_log=False)
@@ -190,6 +214,36 @@ def bare_wecom_app(corp_id: str) -> Any:
     return Starlette(routes=[Route(WECOM_PATH, endpoint, methods=["POST"])])
 
 
+def bare_feishu_app() -> Any:
+    """A Starlette app that checks X-Lark-Signature and decrypts each event with lark-oapi, then answers {}."""
+    import hashlib
+    import hmac
+    import json
+
+    from lark_oapi.core.utils import AESCipher
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    cipher = AESCipher(FEISHU_KEY)
+
+    async def endpoint(request: Request) -> JSONResponse:
+        body = await request.body()
+        h = request.headers
+        expected = hashlib.sha256((h.get("x-lark-request-timestamp", "") + h.get("x-lark-request-nonce", "")
+                                   + FEISHU_KEY).encode() + body).hexdigest()
+        if not hmac.compare_digest(expected, h.get("x-lark-signature", "")):
+            return JSONResponse({"msg": "unauthorized"}, status_code=401)
+        try:
+            json.loads(cipher.decrypt_str(json.loads(body)["encrypt"]))
+        except Exception:  # not Feishu's
+            return JSONResponse({"msg": "unauthorized"}, status_code=401)
+        return JSONResponse({})
+
+    return Starlette(routes=[Route(FEISHU_PATH, endpoint, methods=["POST"])])
+
+
 # -- the runs --------------------------------------------------------------------------------------
 
 def unhandled(app: App) -> int:
@@ -216,19 +270,20 @@ def ratio(a: float, b: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--platform", choices=("slack", "wecom", "both"), default="both")
+    parser.add_argument("--platform", choices=("slack", "wecom", "feishu", "both", "all"), default="both")
     parser.add_argument("--db", help="database URL (default: a new SQLite file)")
     parser.add_argument("--count", type=int, default=2000, help="requests per server, platform and concurrency")
     parser.add_argument("--seconds", type=float, default=30, help="time limit for those requests")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[50, 200])
     args = parser.parse_args()
     logging.basicConfig(level=logging.CRITICAL)
-    platforms = ("slack", "wecom") if args.platform == "both" else (args.platform,)
+    platforms = {"both": ("slack", "wecom"), "all": ("slack", "wecom", "feishu")}.get(args.platform,
+                                                                                  (args.platform,))
     url = args.db or f"sqlite:///{tempfile.mkdtemp(prefix='salesbot-bench-')}/bench.db"
 
     app = App(load_settings(None, database={"url": url}))  # the parent only builds the org and watches the outbox
     try:
-        build_org(app.db)
+        add_feishu_ids(app.db, build_org(app.db))
     except Exception:  # already there from an earlier run
         pass
     fakes = {kind: Fake(kind) for kind in platforms}
@@ -237,6 +292,8 @@ def main() -> None:
         cfg["slack_api"] = fakes["slack"].info["url"]
     if "wecom" in fakes:
         cfg["wecom"] = fakes["wecom"].info
+    if "feishu" in fakes:
+        cfg["feishu"] = fakes["feishu"].info
     ours, ours_base = start("ours", cfg)
     bare = {kind: start(f"bare-{kind}", cfg) for kind in platforms}
     wecom_app = WecomApp(token=WECOM_TOKEN, encoding_aes_key=WECOM_AES_KEY,
@@ -246,6 +303,9 @@ def main() -> None:
         if kind == "slack":
             return asyncio.run(run(base + SLACK_PATH, SECRET, USERS, concurrency=concurrency, count=count,
                                    max_seconds=seconds))
+        if kind == "feishu":
+            return asyncio.run(run_feishu(base + FEISHU_PATH, FEISHU_USERS, encrypt_key=FEISHU_KEY,
+                                          concurrency=concurrency, count=count, max_seconds=seconds))
         return asyncio.run(run_wecom(base + WECOM_PATH, wecom_app, WECOM_USERS, concurrency=concurrency,
                                      count=count, max_seconds=seconds))
 
@@ -272,8 +332,9 @@ def main() -> None:
                                          math.ceil(args.count / 2), args.seconds / 2))
             left = settle(app)
             b, o = Figures.merge(halves["bare"]), Figures.merge(halves["ours"])
-            floor = "bare bolt" if kind == "slack" else "bare wecom"
-            what = "Slack report DM" if kind == "slack" else "WeCom text callback"
+            floor = {"slack": "bare bolt", "wecom": "bare wecom", "feishu": "bare feishu"}[kind]
+            what = {"slack": "Slack report DM", "wecom": "WeCom text callback",
+                    "feishu": "Feishu message event"}[kind]
             r50, r99 = ratio(o.p50_ms, b.p50_ms), ratio(o.p99_ms, b.p99_ms)
             print(f"-- {what}, {concurrency} in flight")
             print(b.line(floor))
@@ -295,7 +356,8 @@ def main() -> None:
         proc.terminate()
         proc.join(10)
     for kind, fake in fakes.items():
-        print(f"replies sent to the fake {'Slack' if kind == 'slack' else 'WeCom'} API: {fake.stop()}")
+        name = {"slack": "Slack", "wecom": "WeCom", "feishu": "Feishu"}[kind]
+        print(f"replies sent to the fake {name} API: {fake.stop()}")
     app.close()
 
 

@@ -1,5 +1,5 @@
-"""Load generator: signed Slack report DMs or encrypted WeCom text callbacks at a fixed concurrency,
-ack latency percentiles. Loopback targets only; every run is bounded in count and in time."""
+"""Load generator: signed Slack report DMs, encrypted WeCom text callbacks or encrypted, signed Feishu
+message events at a fixed concurrency, ack latency percentiles. Loopback targets only; every run is bounded in count and in time."""
 
 from __future__ import annotations
 
@@ -197,5 +197,23 @@ async def run_wecom(url: str, app: WecomApp, users: Sequence[str], *, concurrenc
     def make(i: int) -> Request:
         query, body = wecom_callback(app, users[i % len(users)], content)
         return f"{url}?{query}", body, headers
+
+    return await drive(url, make, concurrency=concurrency, count=count, max_seconds=max_seconds)
+
+
+# -- Feishu ---------------------------------------------------------------------------------------
+
+async def run_feishu(url: str, users: Sequence[str], *, encrypt_key: str, concurrency: int, count: int,
+                     max_seconds: float, content: str = REPORT) -> Figures:
+    """Send up to `count` encrypted, signed Feishu message events (each a new message_id) to `url`
+    with `concurrency` in flight, for at most `max_seconds`."""
+    from tests.support.feishu_events import message_event, signed_request
+
+    def make(i: int) -> Request:
+        now = int(time.time())
+        event = message_event(users[i % len(users)], content, message_id="om_" + uuid.uuid4().hex,
+                              create_ms=now * 1000)
+        body, headers = signed_request(event, timestamp=now, key=encrypt_key, nonce=secrets.token_hex(8))
+        return url, body, headers
 
     return await drive(url, make, concurrency=concurrency, count=count, max_seconds=max_seconds)
