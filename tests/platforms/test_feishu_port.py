@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from collections import Counter
 from collections.abc import Iterator
 
@@ -14,7 +13,8 @@ from bot.core.clock import FixedClock
 from bot.core.db import Database
 from bot.core.outbox import enqueue
 from bot.core.types import Button, Outbound, ToPerson, ToTarget
-from bot.platforms.feishu.convert import CARD_LIMIT, card_size, message_parts, wire_bodies
+from bot.platforms.feishu.convert import CARD_LIMIT, card_size, message_parts, planned_requests
+from bot.platforms.feishu.convert import send_uuid as parts_uuid
 from bot.platforms.feishu.port import Pacer
 from tests.support.fake_feishu import (
     BAD_RECIPIENT,
@@ -53,9 +53,14 @@ def test_long_markdown_is_split_into_cards_under_the_limit_each_with_its_own_uui
     joined = "\n".join(card_text(p.content) for p in parts)
     assert "&lt;备注&gt;" in joined and "<备注>" not in joined
     assert message_parts("key:1", {"text": text, "title": "周报"}) == parts  # the same key, the same uuids
-    bodies = wire_bodies("key:1", "chat", "oc_1", {"text": "hi", "image_b64": base64.b64encode(PNG).decode()})
-    assert [b["msg_type"] for b in bodies] == ["interactive", "image"]
-    assert bodies[1]["receive_id_type"] == "chat_id" and json.loads(bodies[1]["content"]) == {"image_key": "IMAGE_KEY"}
+    calls = planned_requests("key:1", "chat", "oc_1", {"text": "hi", "image_b64": base64.b64encode(PNG).decode(),
+                                                        "image_name": "w.png"})
+    assert [api for api, _ in calls] == ["POST im/v1/messages?receive_id_type=chat_id", "POST im/v1/images",
+                                         "POST im/v1/messages?receive_id_type=chat_id"]
+    assert calls[2][1]["msg_type"] == "image" and calls[2][1]["content"] == {"image_key": "<image_key from im/v1/images>"}
+    assert calls[0][1]["uuid"] == parts_uuid("key:1", 0) and calls[2][1]["uuid"] == parts_uuid("key:1", 1)
+    assert planned_requests("k", "user", "ou_1", {"text": "done"}, update_id="om_9")[0][0] == \
+        "PATCH im/v1/messages/om_9"
 
 
 def test_a_long_message_arrives_whole_in_order(env: FeishuEnv, db: Database) -> None:

@@ -17,6 +17,7 @@ from bot.core.ports import Envelope
 from bot.core.settings import Settings
 from bot.platforms import console
 from bot.platforms.dingtalk import port as dingtalk
+from bot.platforms.feishu import convert as feishu
 from bot.platforms.slack import convert as slack
 from bot.platforms.wecom import port as wecom
 
@@ -72,6 +73,10 @@ def _dingtalk_wire(env: Envelope, seen: Seen) -> Calls:
     return dingtalk.wire_calls(env, seen.settings)
 
 
+def _feishu_wire(env: Envelope, seen: Seen) -> Calls:
+    return feishu.planned_requests(env.key, env.target_kind, env.target, env.payload, update_id=env.update_id)
+
+
 PLATFORMS: tuple[TranscriptPlatform, ...] = (
     TranscriptPlatform("console", {}, None, lambda code: {}, _console_wire),
     TranscriptPlatform(
@@ -93,6 +98,12 @@ PLATFORMS: tuple[TranscriptPlatform, ...] = (
         lambda code: (f"dt_{code}", None),
         lambda code: {"dingtalk_chat": f"cid{code}"},
         _dingtalk_wire,
+    ),
+    TranscriptPlatform(
+        "feishu", {"feishu": {"app_id": "cli_transcripts", "app_secret": "s"}},
+        lambda code: (f"ou_{code}", None),
+        lambda code: {"feishu_chat": f"oc_{code}"},
+        _feishu_wire,
     ),
 )
 

@@ -169,8 +169,7 @@ class Part:
     def body(self, receive_id: str, image_key: str | None = None) -> dict[str, Any]:
         """The request body of this part for one recipient."""
         content = dict(self.content, image_key=image_key) if self.image is not None else self.content
-        return {"receive_id": receive_id, "msg_type": self.msg_type, "uuid": self.uuid,
-                "content": json.dumps(content, ensure_ascii=False, separators=(",", ":"))}
+        return {"receive_id": receive_id, "msg_type": self.msg_type, "uuid": self.uuid, "content": dumps(content)}
 
 
 def send_uuid(key: str, index: int) -> str:
@@ -211,7 +210,7 @@ def card(title: str, markdown: str, buttons: list[dict[str, Any]] | tuple[()] = 
 
 
 def card_size(content: dict[str, Any]) -> int:
-    return len(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode())
+    return len(dumps(content).encode())
 
 
 def message_parts(key: str, payload: dict[str, Any]) -> list[Part]:
@@ -244,7 +243,34 @@ def update_card(payload: dict[str, Any]) -> dict[str, Any]:
     return card(title, split_utf8(text, MARKDOWN_LIMIT)[0] if text else "", list(payload.get("buttons") or []))
 
 
-def wire_bodies(key: str, target_kind: str, target: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
-    """What sending a payload posts to `im/v1/messages`, one body per message (images as `IMAGE_KEY`)."""
-    return [dict(part.body(target, "IMAGE_KEY" if part.image is not None else None),
-                 receive_id_type=receive_id_type(target_kind)) for part in message_parts(key, payload)]
+def messages_path(target_kind: str) -> str:
+    """The API path a new message to this kind of target is posted to."""
+    return f"im/v1/messages?receive_id_type={receive_id_type(target_kind)}"
+
+
+def update_path(message_id: str) -> str:
+    return f"im/v1/messages/{message_id}"
+
+
+def dumps(content: dict[str, Any]) -> str:
+    """A message's `content` as Feishu wants it: a JSON string."""
+    return json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+
+
+def planned_requests(key: str, target_kind: str, target: str, payload: dict[str, Any], *,
+                     update_id: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The API calls FeishuPort makes for an envelope when each succeeds, in order, as (method and
+    path, body). Each body is the one sent, except that `content` is shown decoded (it goes as a JSON
+    string) and an image's key is a placeholder for the one im/v1/images returns."""
+    if update_id:
+        return [(f"PATCH {update_path(update_id)}", {"content": update_card(payload)})]
+    calls: list[tuple[str, dict[str, Any]]] = []
+    for part in message_parts(key, payload):
+        image_key = None
+        if part.image is not None:
+            calls.append(("POST im/v1/images", {"image_type": "message",
+                                                "image": str(payload.get("image_name") or "chart.png")}))
+            image_key = "<image_key from im/v1/images>"
+        body = part.body(target, image_key)
+        calls.append((f"POST {messages_path(target_kind)}", body | {"content": json.loads(body["content"])}))
+    return calls

@@ -11,7 +11,6 @@ edition's monthly quota (99991403) is not retried: the row is given up, the outb
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -25,7 +24,15 @@ from bot.core.db import Database
 from bot.core.ports import Envelope, SendResult
 from bot.core.settings import Settings
 from bot.platforms.feishu.client import ApiUnavailable, FeishuClient, Reply
-from bot.platforms.feishu.convert import PLATFORM, Part, message_parts, receive_id_type, update_card
+from bot.platforms.feishu.convert import (
+    PLATFORM,
+    Part,
+    dumps,
+    message_parts,
+    messages_path,
+    update_card,
+    update_path,
+)
 
 log = logging.getLogger("salesbot.feishu")
 
@@ -142,14 +149,13 @@ class FeishuPort:
             image_key = str(up.data.get("image_key") or "")
             if not image_key:
                 raise ApiUnavailable("im/v1/images gave no image_key")
-        return self._call(env.target, "POST", f"im/v1/messages?receive_id_type={receive_id_type(env.target_kind)}",
-                          json=part.body(env.target, image_key))
+        return self._call(env.target, "POST", messages_path(env.target_kind), json=part.body(env.target, image_key))
 
     def _update(self, env: Envelope) -> SendResult | None:
         """Replace the clicked card in place; None when it cannot be (send a new message instead)."""
-        content = json.dumps(update_card(env.payload), ensure_ascii=False, separators=(",", ":"))
-        reply = self._call(env.update_channel or env.target, "PATCH", f"im/v1/messages/{env.update_id}",
-                           json={"content": content})
+        assert env.update_id is not None
+        reply = self._call(env.update_channel or env.target, "PATCH", update_path(env.update_id),
+                           json={"content": dumps(update_card(env.payload))})
         if reply.ok:
             return SendResult(ok=True, ref_channel=env.update_channel or env.target, ref_id=env.update_id)
         failure = self._failure(reply)
