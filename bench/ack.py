@@ -7,8 +7,9 @@ WeCom: encrypted text callbacks carrying the same report to /wecom/callback; the
 Starlette app that verifies msg_signature and decrypts the body with wechatpy's crypto (the work any
 WeCom bot must do before it can answer) and answers 200 with an empty body.
 Feishu: encrypted, signed message events carrying the same report to /feishu/events; the floor is a
-bare Starlette app that checks X-Lark-Signature and decrypts the body with lark-oapi's AESCipher (the
-work any Feishu bot must do) and answers {}. `both` is Slack and WeCom; `all` adds Feishu.
+bare Starlette app that checks X-Lark-Signature and decrypts the body with `cryptography` (the work
+any Feishu bot must do; lark-oapi's AESCipher is the same AES, but importing it loads the whole SDK)
+and answers {}. `both` is Slack and WeCom; `all` adds Feishu.
 
 Every server runs on its own uvicorn on 127.0.0.1 in its own process; our server has the measured
 platforms configured and its outbox worker on, and sends its replies to fake Slack / WeCom APIs that
@@ -215,18 +216,26 @@ def bare_wecom_app(corp_id: str) -> Any:
 
 
 def bare_feishu_app() -> Any:
-    """A Starlette app that checks X-Lark-Signature and decrypts each event with lark-oapi, then answers {}."""
+    """A Starlette app that checks X-Lark-Signature and decrypts each event (AES-256-CBC), then answers {}."""
+    import base64
     import hashlib
     import hmac
     import json
 
-    from lark_oapi.core.utils import AESCipher
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    cipher = AESCipher(FEISHU_KEY)
+    key = hashlib.sha256(FEISHU_KEY.encode()).digest()
+
+    def decrypt(encrypted: str) -> bytes:
+        raw = base64.b64decode(encrypted)
+        plain = Cipher(algorithms.AES(key), modes.CBC(raw[:16])).decryptor()
+        unpad = padding.PKCS7(128).unpadder()
+        return unpad.update(plain.update(raw[16:]) + plain.finalize()) + unpad.finalize()
 
     async def endpoint(request: Request) -> JSONResponse:
         body = await request.body()
@@ -236,7 +245,7 @@ def bare_feishu_app() -> Any:
         if not hmac.compare_digest(expected, h.get("x-lark-signature", "")):
             return JSONResponse({"msg": "unauthorized"}, status_code=401)
         try:
-            json.loads(cipher.decrypt_str(json.loads(body)["encrypt"]))
+            json.loads(decrypt(json.loads(body)["encrypt"]))
         except Exception:  # not Feishu's
             return JSONResponse({"msg": "unauthorized"}, status_code=401)
         return JSONResponse({})
