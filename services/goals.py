@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 import unicodedata
@@ -17,11 +18,16 @@ from sqlalchemy import ColumnElement, Date, Select, bindparam, case, func, selec
 from sqlalchemy.orm import Session
 
 from models import DailyReport, Goal, GoalProposal, GoalScope, ManagedRegion, Person, Region, Role, Team
+from services import audit
 from services.calendar import WorkCalendar
-from services.report_fields import COLUMN_KEYS
+from services.fields import FieldDef, FieldType, normalize_label
+from services.report_fields import COLUMN_KEYS, load_fields
 from services.sellers import sellers
 
 __all__ = [
+    "SCOPE_WORDS",
+    "GoalRefused",
+    "GoalSet",
     "GoalTarget",
     "Period",
     "PeriodKind",
@@ -30,17 +36,24 @@ __all__ = [
     "SplitSection",
     "allocate",
     "apply_proposal",
+    "apply_split_for",
+    "check_amounts",
     "can_set_goal",
     "find_goal",
+    "goal_metric",
+    "goal_period",
+    "goal_target",
     "metric_totals",
     "month_period",
     "parse_period",
     "person_progress",
     "propose_split",
+    "propose_split_for",
     "region_progress",
     "region_subtree",
     "resolve_target",
     "set_goal",
+    "set_goal_for",
     "team_progress",
     "time_progress",
     "unit_progress",
@@ -741,3 +754,212 @@ def apply_proposal(*, session: Session, proposal: GoalProposal, now: datetime) -
     proposal.applied_at = now
     session.flush()
     return written
+
+
+# ---------------------------------------------------------------------------
+# the rules of /goal, for chat and the console's forms alike
+
+
+SCOPE_WORDS: dict[str, GoalScope] = {
+    "user": GoalScope.USER, "person": GoalScope.USER, "rep": GoalScope.USER, "个人": GoalScope.USER,
+    "人员": GoalScope.USER, "用户": GoalScope.USER, "销售": GoalScope.USER,
+    "team": GoalScope.TEAM, "团队": GoalScope.TEAM, "小组": GoalScope.TEAM, "组": GoalScope.TEAM,
+    "region": GoalScope.REGION, "区域": GoalScope.REGION, "大区": GoalScope.REGION, "地区": GoalScope.REGION,
+}  # fmt: skip
+SPLIT_METHODS = ("history", "even")
+_MAX_AMOUNT = Decimal("1e16")
+
+
+class GoalRefused(Exception):
+    """A goal change that is not allowed or not possible; nothing was written.
+
+    `code` names the rule: one of the `goal_error` template's codes (bad_scope, unknown_code,
+    bad_period, unknown_metric, text_metric, bad_amount, floor_above_target, stretch_below_target,
+    bad_by, no_goal, nothing_to_split, no_proposal, already_applied), or, when `forbidden` is true,
+    the `forbidden` template's (not_manager_of, not_asker). `field` is the input it is about
+    (scope, code, period, metric, target, floor, stretch, by, proposal), `value` what that input
+    held, and `details` the template's other variables (scope, choices, what, type, target).
+    """
+
+    def __init__(self, code: str, *, field: str = "", value: str = "", forbidden: bool = False,
+                 **details: str) -> None:
+        super().__init__(f"{code}: {field}={value!r}")
+        self.code, self.field, self.value, self.forbidden, self.details = code, field, value, forbidden, details
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, Decimal):
+        text = f"{value:f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    return str(value)
+
+
+def goal_target(*, session: Session, person: Person, scope: GoalScope | str, code: str) -> GoalTarget:
+    """The person, team or region a goal is for (scope as a GoalScope or a word: user/个人, team/团队,
+    region/区域), if `person` may set its goals: managers for the regions they manage and everything
+    below them, admins for all."""
+    unit_scope = scope if isinstance(scope, GoalScope) else SCOPE_WORDS.get(normalize_label(scope))
+    if unit_scope is None:
+        raise GoalRefused("bad_scope", field="scope", value=str(scope))
+    target = resolve_target(session=session, scope=unit_scope, code=code)
+    if target is None:
+        raise GoalRefused("unknown_code", field="code", value=code, scope=str(unit_scope))
+    if not can_set_goal(session=session, person=person, target=target):
+        raise GoalRefused("not_manager_of", field="code", value=code, forbidden=True,
+                          target=f"{target.name} ({target.code})")
+    return target
+
+
+def goal_period(period: Period | str) -> Period:
+    """A goal period: a year `2026`, a quarter `2026-Q4`, a month `2026-12` or an ISO week `2026-W49`."""
+    if isinstance(period, Period):
+        return period
+    try:
+        return parse_period(period)
+    except ValueError:
+        raise GoalRefused("bad_period", field="period", value=period) from None
+
+
+def goal_metric(*, session: Session, metric: str) -> FieldDef:
+    """The count or money report field a goal measures, by key or any of its labels and aliases."""
+    fields = load_fields(session=session)
+    by_label: dict[str, FieldDef] = {}
+    for name, fdef in [(n, f) for f in fields for n in f.all_labels()] + [(f.key, f) for f in fields]:
+        by_label.setdefault(normalize_label(name), fdef)  # labels first: an admin's label never loses to a key
+    fdef = by_label.get(normalize_label(metric))
+    choices = ", ".join(f.key for f in fields if f.type is not FieldType.TEXT)
+    if fdef is None:
+        raise GoalRefused("unknown_metric", field="metric", value=metric, choices=choices)
+    if fdef.type is FieldType.TEXT:
+        raise GoalRefused("text_metric", field="metric", value=metric, choices=choices)
+    return fdef
+
+
+def check_amounts(fdef: FieldDef, *, target: Decimal, floor: Decimal | None = None,
+                  stretch: Decimal | None = None) -> None:
+    """A target above 0, a floor and stretch of 0 or more, whole numbers for a count, cents at most for money,
+    and floor <= target <= stretch."""
+    for what, amount in (("target", target), ("floor", floor), ("stretch", stretch)):
+        if amount is None:
+            continue
+        whole = amount == amount.to_integral_value() if amount.is_finite() else False
+        if (not amount.is_finite() or amount < 0 or (what == "target" and amount == 0) or amount >= _MAX_AMOUNT
+                or (fdef.type is FieldType.COUNT and not whole) or amount != amount.quantize(_CENT)):
+            raise GoalRefused("bad_amount", field=what, value=_text(amount), what=what, type=str(fdef.type))
+    if floor is not None and floor > target:
+        raise GoalRefused("floor_above_target", field="floor", value=_text(floor))
+    if stretch is not None and stretch < target:
+        raise GoalRefused("stretch_below_target", field="stretch", value=_text(stretch))
+
+
+def _amounts(goal: Goal | None) -> dict[str, Any] | None:
+    return None if goal is None else {"target": goal.target, "floor": goal.floor, "stretch": goal.stretch}
+
+
+@dataclass(frozen=True)
+class GoalSet:
+    goal: Goal
+    created: bool
+    target: GoalTarget
+    period: Period
+    field: FieldDef
+
+
+def set_goal_for(*, session: Session, person: Person, scope: GoalScope | str, code: str, period: Period | str,
+                 metric: str, target: Decimal, floor: Decimal | None = None, stretch: Decimal | None = None,
+                 now: datetime, source: str) -> GoalSet:
+    """Set (create or replace) a goal as `person`, with the rules of `/goal set`, and record it in the audit log.
+
+    Raises GoalRefused (nothing written) for a scope, code, period or metric that is wrong, amounts
+    that break the rules (`check_amounts`), or a person who may not set this goal (`forbidden`).
+    `source` is where the change came from (`services.audit.source_of(platform)`, `console`).
+    """
+    unit = goal_target(session=session, person=person, scope=scope, code=code)
+    when = goal_period(period)
+    fdef = goal_metric(session=session, metric=metric)
+    check_amounts(fdef, target=target, floor=floor, stretch=stretch)
+    before = _amounts(find_goal(session=session, scope=unit.scope, code=unit.code, period=when, metric=fdef.key))
+    goal, created = set_goal(session=session, scope=unit.scope, code=unit.code, period=when, metric=fdef.key,
+                             target=target, floor=floor, stretch=stretch, now=now)
+    audit.record(session, action=audit.Action.GOAL_SET, actor=person, source=source, at=now,
+                 target=f"{unit.scope} {unit.code} {when} {fdef.key}", before=before, after=_amounts(goal))
+    return GoalSet(goal, created, unit, when, fdef)
+
+
+def propose_split_for(*, session: Session, person: Person, scope: GoalScope | str, code: str, period: Period | str,
+                      metric: str, by: str = "history", now: datetime) -> tuple[GoalProposal, list[SplitSection]]:
+    """Propose how a goal breaks down, with the rules of `/goal split`, and store the proposal to apply later.
+
+    `by` is `history` (weighted by last year's results) or `even`. Raises GoalRefused when the
+    goal does not exist, has nothing below it, or `person` may not set its goals.
+    """
+    if by not in SPLIT_METHODS:
+        raise GoalRefused("bad_by", field="by", value=by)
+    unit = goal_target(session=session, person=person, scope=scope, code=code)
+    when = goal_period(period)
+    fdef = goal_metric(session=session, metric=metric)
+    goal = find_goal(session=session, scope=unit.scope, code=unit.code, period=when, metric=fdef.key)
+    if goal is None:
+        raise GoalRefused("no_goal", field="code", value=f"{unit.code} {when} {fdef.key}")
+    proposal, sections = propose_split(session=session, asker=person, goal=goal, target=unit, by=by, now=now)
+    if not sections:
+        session.delete(proposal)
+        session.flush()
+        raise GoalRefused("nothing_to_split", field="code", value=f"{unit.code} {when}")
+    return proposal, sections
+
+
+def apply_split_for(*, session: Session, person: Person, proposal_id: int | str, now: datetime, source: str,
+                    adjusted: dict[tuple[str, str, str], dict[str, Decimal | None]] | None = None) -> tuple[
+                        GoalProposal, int]:
+    """Write the child goals of a split proposal, with the rules of the apply button, and record it.
+
+    Only the person who asked for the split, only once, only while they may still set the goal.
+    `adjusted` changes rows before they are written (the console's table): (scope, code, period)
+    -> {"target": ..., "floor": ..., "stretch": ...}, each row checked like `/goal set`.
+    Returns the proposal and how many goals were written.
+    """
+    try:
+        number = int(str(proposal_id).strip())
+    except ValueError:
+        number = 0
+    proposal = session.get(GoalProposal, number) if 0 < number < 2**31 else None
+    if proposal is None:
+        raise GoalRefused("no_proposal", field="proposal", value=str(proposal_id)[:20])
+    if proposal.asker_id != person.id:
+        raise GoalRefused("not_asker", field="proposal", value=str(number), forbidden=True)
+    if proposal.applied_at is not None:
+        raise GoalRefused("already_applied", field="proposal", value=str(number))
+    payload = copy.deepcopy(proposal.payload)
+    unit = resolve_target(session=session, scope=GoalScope(payload["scope"]), code=payload["code"])
+    if unit is None or not can_set_goal(session=session, person=person, target=unit):
+        raise GoalRefused("not_manager_of", field="proposal", value=str(number), forbidden=True,
+                          target=f"{payload['name']} ({payload['code']})")
+    rows = [row for section in payload.get("sections", []) for row in section["rows"]]
+    if adjusted:
+        fdef = goal_metric(session=session, metric=payload["metric"])
+        known = {(row["scope"], row["code"], row["period"]): row for row in rows}
+        for key, amounts in adjusted.items():
+            if key not in known:
+                raise GoalRefused("unknown_code", field="code", value=" ".join(key), scope=key[0])
+            row = {**known[key], **{k: v for k, v in amounts.items() if k in ("target", "floor", "stretch")}}
+            if row["target"] is None:
+                raise GoalRefused("bad_amount", field="target", value="", what="target", type=str(fdef.type))
+            check_amounts(fdef, **{k: None if row.get(k) is None else Decimal(str(row[k]))
+                                   for k in ("target", "floor", "stretch")})
+            known[key].update({k: None if row.get(k) is None else _text(Decimal(str(row[k])))
+                               for k in ("target", "floor", "stretch")})
+        proposal.payload = {**payload, "adjusted": True}  # the rows as written (a new object, so it is saved)
+    keys = [(GoalScope(row["scope"]), row["code"], row["period"]) for row in rows]
+
+    def state() -> dict[str, Any]:
+        return {f"{s} {c} {p}": _amounts(find_goal(session=session, scope=s, code=c, period=p,
+                                                   metric=payload["metric"])) for s, c, p in keys}
+
+    before = state()
+    written = apply_proposal(session=session, proposal=proposal, now=now)
+    audit.record(session, action=audit.Action.GOAL_SPLIT_APPLY, actor=person, source=source, at=now,
+                 target=f"{payload['scope']} {payload['code']} {payload['period']} {payload['metric']}",
+                 before={"proposal": proposal.id, "by": payload["by"], "goals": before},
+                 after={"proposal": proposal.id, "by": payload["by"], "goals": state()})
+    return proposal, written
