@@ -540,28 +540,22 @@ def _customers(b: _Batch) -> Plan:
         elif key:
             first[key] = (row, c.name)
 
-    def found(name: str) -> Customer | None:
-        return by_name.get(name) or by_key.get(normalize_name(name))
-
-    # A row is the stored customer it updates, or a new one known by its line.
-    ident = {row.line: ("db", match.id) if (match := found(c.name)) else ("new", row.line) for row, c in b.items}
-    in_file = {c.name: ident[row.line] for row, c in b.items} | {
-        normalize_name(c.name): ident[row.line] for row, c in b.items}
-
-    def resolve(name: str) -> Any:
-        target = in_file.get(name) or in_file.get(normalize_name(name))
-        return target or (("db", match.id) if (match := found(name)) else None)
+    def ident(name: str) -> Any:
+        """A customer by name: the stored one it matches, else a new one of this file, else None."""
+        match = by_name.get(name) or by_key.get(key := normalize_name(name))
+        return ("db", match.id) if match else ("new", key) if key in first else None
 
     if b.has("parent"):
         parents: dict[Any, Any] = {("db", c.id): ("db", c.parent_id) if c.parent_id else None for c in stored}
+        for _, c in b.items:
+            parents[ident(c.name)] = ident(c.parent) if c.parent else None
         for row, c in b.items:
-            parents[ident[row.line]] = resolve(c.parent) if c.parent else None
-            if c.parent and parents[ident[row.line]] is None:
+            if c.parent and parents[ident(c.name)] is None:
                 b.bad(row, "parent", f"no customer {c.parent!r} in this file or the database "
                                      "(expected the group's customer name, or empty)")
-        names = {("db", c.id): c.name for c in stored} | {ident[row.line]: c.name for row, c in b.items}
+        names = {("db", c.id): c.name for c in stored} | {ident(c.name): c.name for _, c in b.items}
         for row, c in b.items:
-            if c.parent and (loop := _loop(parents, ident[row.line])):
+            if c.parent and (loop := _loop(parents, ident(c.name))):
                 b.bad(row, "parent", f"{c.parent!r} makes a loop ({' > '.join(names[n] for n in loop)})")
     present = {"name", "name_key", "region_id"} | {
         attr for column, attr in (("owner", "owner_id"), ("tier", "tier"), ("industry", "industry"),
@@ -570,11 +564,11 @@ def _customers(b: _Batch) -> Plan:
 
     def write(result: ImportResult, progress: Progress) -> None:
         made: dict[Any, Customer] = {("db", c.id): c for c in stored}
-        for row, c in b.items:
-            customer = made.get(ident[row.line])
+        for _, c in b.items:
+            customer = made.get(ident(c.name))
             if customer is not None and "stage" in present and customer.stage != c.stage:
                 customer.stage_changed_at = b.now
-            made[ident[row.line]] = _upsert(s, result, customer, Customer, {
+            made[ident(c.name)] = _upsert(s, result, customer, Customer, {
                 "name": c.name, "name_key": normalize_name(c.name), "region_id": regions[c.region],
                 "owner_id": people[c.owner] if c.owner else None, "tier": c.tier, "industry": c.industry,
                 "stage": c.stage, "last_contact": c.last_contact, "next_follow_up": c.next_follow_up,
@@ -582,9 +576,8 @@ def _customers(b: _Batch) -> Plan:
             progress(1)
         s.flush()
         if b.has("parent"):
-            for row, c in b.items:
-                target = resolve(c.parent) if c.parent else None
-                made[ident[row.line]].parent_id = made[target].id if target else None
+            for _, c in b.items:
+                made[ident(c.name)].parent_id = made[ident(c.parent)].id if c.parent else None
     return write
 
 
