@@ -1,6 +1,6 @@
 """Ack latency: our server (dispatch before ack) against a bare app that only does what it must to ack.
 
-    python bench/ack.py [--platform slack|wecom|feishu|both|all] [--db URL] [--count 2000] [--seconds 30]
+    python bench/ack.py [--platform slack|wecom|feishu|dingtalk|both|all] [--db URL] [--count 2000] [--seconds 30]
 
 Slack: signed report DMs to /slack/events; the floor is a bare Bolt app whose only listener acks.
 WeCom: encrypted text callbacks carrying the same report to /wecom/callback; the floor is a bare
@@ -9,7 +9,9 @@ WeCom bot must do before it can answer) and answers 200 with an empty body.
 Feishu: encrypted, signed message events carrying the same report to /feishu/events; the floor is a
 bare Starlette app that checks X-Lark-Signature and decrypts the body with `cryptography` (the work
 any Feishu bot must do; lark-oapi's AESCipher is the same AES, but importing it loads the whole SDK)
-and answers {}. `both` is Slack and WeCom; `all` adds Feishu.
+and answers {}. DingTalk: signed robot-message callbacks carrying the same report to /dingtalk/callback;
+the floor is a bare Starlette app that checks the timestamp and the `sign` header (HMAC-SHA256), parses
+the JSON body and answers {}. `both` is Slack and WeCom; `all` adds Feishu and DingTalk.
 
 Every server runs on its own uvicorn on 127.0.0.1 in its own process; our server has the measured
 platforms configured and its outbox worker on, and sends its replies to fake Slack / WeCom APIs that
@@ -47,11 +49,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from bench.loadgen import Figures, WecomApp, run, run_feishu, run_wecom  # noqa: E402
+from bench.loadgen import Figures, WecomApp, run, run_dingtalk, run_feishu, run_wecom  # noqa: E402
 from bot.core.settings import load_settings  # noqa: E402
 from bot.http import create_asgi_app  # noqa: E402
 from bot.wiring import App  # noqa: E402
 from models import InboundEvent  # noqa: E402
+from tests.support.fake_dingtalk import add_dingtalk_ids  # noqa: E402
 from tests.support.fake_feishu import add_feishu_ids  # noqa: E402
 from tests.support.org import build_org  # noqa: E402
 
@@ -68,7 +71,9 @@ FEISHU_USERS = ("ou_zhang", "ou_li", "ou_wang", "ou_chen", "ou_liu")  # tests.su
 FEISHU_TOKEN = "bench-verification-token"
 FEISHU_KEY = "bench-encrypt-key"
 SPAWN = multiprocessing.get_context("spawn")
-DEADLINE_S = {"slack": 3.0, "wecom": 5.0, "feishu": 3.0}  # after this long without an answer the platform retries
+DINGTALK_USERS = ("dt_zhang", "dt_li", "dt_wang", "dt_meast", "dt_msouth")  # tests.support.fake_dingtalk
+DINGTALK_PATH = "/dingtalk/callback"
+DEADLINE_S = {"slack": 3.0, "wecom": 5.0, "feishu": 3.0, "dingtalk": 5.0}  # after this long without an answer the platform retries
 
 
 def free_port() -> int:
@@ -96,6 +101,15 @@ def _run_fake(kind: str, conn: Connection) -> None:
             conn.send({"url": wecom.url, "corp_id": wecom.corp_id, "secret": wecom.secret})
             conn.recv()
             conn.send({"sent": len(wecom.calls_to("message/send"))})
+    elif kind == "dingtalk":
+        from tests.support.fake_dingtalk import FakeDingtalk
+
+        dingtalk = FakeDingtalk()
+        with dingtalk.running():
+            conn.send({"url": dingtalk.url, "oapi_url": dingtalk.oapi_url, "client_id": dingtalk.client_id,
+                       "client_secret": dingtalk.client_secret})
+            conn.recv()
+            conn.send({"sent": len(dingtalk.calls_to("v1.0/robot/oToMessages/batchSend"))})
     else:
         from tests.support.fake_feishu import FakeFeishu
 
@@ -139,6 +153,10 @@ def our_settings(cfg: dict[str, Any]) -> Any:
         sections["feishu"] = {"app_id": f["app_id"], "app_secret": f["app_secret"], "mode": "http",
                               "verification_token": FEISHU_TOKEN, "encrypt_key": FEISHU_KEY,
                               "api_base_url": f["url"], "per_target_per_second": 50}
+    if cfg.get("dingtalk"):
+        d = cfg["dingtalk"]
+        sections["dingtalk"] = {"client_id": d["client_id"], "client_secret": d["client_secret"], "mode": "http",
+                                "api_base_url": d["url"], "oapi_base_url": d["oapi_url"]}
     return load_settings(None, **sections)
 
 
@@ -151,6 +169,8 @@ def _serve(which: str, port: int, cfg: dict[str, Any]) -> None:
         asgi = bare_bolt_app()
     elif which == "bare-feishu":
         asgi = bare_feishu_app()
+    elif which == "bare-dingtalk":
+        asgi = bare_dingtalk_app(cfg["dingtalk"]["client_secret"])
     else:
         asgi = bare_wecom_app(cfg["wecom"]["corp_id"])
     uvicorn.run(asgi, host="127.0.0.1", port=port, log_config=None, access_log=False)
@@ -253,6 +273,31 @@ def bare_feishu_app() -> Any:
     return Starlette(routes=[Route(FEISHU_PATH, endpoint, methods=["POST"])])
 
 
+def bare_dingtalk_app(secret: str) -> Any:
+    """A Starlette app that checks each callback's timestamp and sign, parses its JSON, answers 200 {}."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def endpoint(request: Request) -> JSONResponse:
+        timestamp = request.headers.get("timestamp", "")
+        expected = base64.b64encode(hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(),
+                                             hashlib.sha256).digest()).decode()
+        if not timestamp.isdigit() or abs(time.time() * 1000 - int(timestamp)) > 300_000 \
+                or not hmac.compare_digest(expected, request.headers.get("sign", "")):
+            return JSONResponse({"error": "invalid request"}, status_code=401)
+        json.loads(await request.body())
+        return JSONResponse({})
+
+    return Starlette(routes=[Route(DINGTALK_PATH, endpoint, methods=["POST"])])
+
+
 # -- the runs --------------------------------------------------------------------------------------
 
 def unhandled(app: App) -> int:
@@ -279,20 +324,21 @@ def ratio(a: float, b: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--platform", choices=("slack", "wecom", "feishu", "both", "all"), default="both")
+    parser.add_argument("--platform", choices=("slack", "wecom", "feishu", "dingtalk", "both", "all"), default="both")
     parser.add_argument("--db", help="database URL (default: a new SQLite file)")
     parser.add_argument("--count", type=int, default=2000, help="requests per server, platform and concurrency")
     parser.add_argument("--seconds", type=float, default=30, help="time limit for those requests")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[50, 200])
     args = parser.parse_args()
     logging.basicConfig(level=logging.CRITICAL)
-    platforms = {"both": ("slack", "wecom"), "all": ("slack", "wecom", "feishu")}.get(args.platform,
-                                                                                  (args.platform,))
+    platforms = {"both": ("slack", "wecom"), "all": ("slack", "wecom", "feishu", "dingtalk")}.get(
+        args.platform, (args.platform,))
     url = args.db or f"sqlite:///{tempfile.mkdtemp(prefix='salesbot-bench-')}/bench.db"
 
     app = App(load_settings(None, database={"url": url}))  # the parent only builds the org and watches the outbox
     try:
         add_feishu_ids(app.db, build_org(app.db))
+        add_dingtalk_ids(app.db)
     except Exception:  # already there from an earlier run
         pass
     fakes = {kind: Fake(kind) for kind in platforms}
@@ -303,6 +349,8 @@ def main() -> None:
         cfg["wecom"] = fakes["wecom"].info
     if "feishu" in fakes:
         cfg["feishu"] = fakes["feishu"].info
+    if "dingtalk" in fakes:
+        cfg["dingtalk"] = fakes["dingtalk"].info
     ours, ours_base = start("ours", cfg)
     bare = {kind: start(f"bare-{kind}", cfg) for kind in platforms}
     wecom_app = WecomApp(token=WECOM_TOKEN, encoding_aes_key=WECOM_AES_KEY,
@@ -312,6 +360,9 @@ def main() -> None:
         if kind == "slack":
             return asyncio.run(run(base + SLACK_PATH, SECRET, USERS, concurrency=concurrency, count=count,
                                    max_seconds=seconds))
+        if kind == "dingtalk":
+            return asyncio.run(run_dingtalk(base + DINGTALK_PATH, cfg["dingtalk"]["client_secret"], DINGTALK_USERS,
+                                            concurrency=concurrency, count=count, max_seconds=seconds))
         if kind == "feishu":
             return asyncio.run(run_feishu(base + FEISHU_PATH, FEISHU_USERS, encrypt_key=FEISHU_KEY,
                                           concurrency=concurrency, count=count, max_seconds=seconds))
@@ -341,9 +392,10 @@ def main() -> None:
                                          math.ceil(args.count / 2), args.seconds / 2))
             left = settle(app)
             b, o = Figures.merge(halves["bare"]), Figures.merge(halves["ours"])
-            floor = {"slack": "bare bolt", "wecom": "bare wecom", "feishu": "bare feishu"}[kind]
+            floor = {"slack": "bare bolt", "wecom": "bare wecom", "feishu": "bare feishu",
+                     "dingtalk": "bare dingtalk"}[kind]
             what = {"slack": "Slack report DM", "wecom": "WeCom text callback",
-                    "feishu": "Feishu message event"}[kind]
+                    "feishu": "Feishu message event", "dingtalk": "DingTalk robot callback"}[kind]
             r50, r99 = ratio(o.p50_ms, b.p50_ms), ratio(o.p99_ms, b.p99_ms)
             print(f"-- {what}, {concurrency} in flight")
             print(b.line(floor))
@@ -365,7 +417,7 @@ def main() -> None:
         proc.terminate()
         proc.join(10)
     for kind, fake in fakes.items():
-        name = {"slack": "Slack", "wecom": "WeCom", "feishu": "Feishu"}[kind]
+        name = {"slack": "Slack", "wecom": "WeCom", "feishu": "Feishu", "dingtalk": "DingTalk"}[kind]
         print(f"replies sent to the fake {name} API: {fake.stop()}")
     app.close()
 

@@ -217,3 +217,24 @@ async def run_feishu(url: str, users: Sequence[str], *, encrypt_key: str, concur
         return url, body, headers
 
     return await drive(url, make, concurrency=concurrency, count=count, max_seconds=max_seconds)
+
+
+# -- DingTalk -------------------------------------------------------------------------------------
+
+def dingtalk_callback(secret: str, user: str, content: str = REPORT) -> tuple[bytes, dict[str, str]]:
+    """Return (body, headers) of a signed DingTalk robot message callback with a fresh msgId."""
+    from tests.support.fake_dingtalk import robot_message, sign_headers
+
+    now_ms = int(time.time() * 1000)
+    body = robot_message(sender=user, text=content, msg_id="msg" + uuid.uuid4().hex, create_at_ms=now_ms)
+    return json.dumps(body, ensure_ascii=False).encode(), sign_headers(secret, now_ms)
+
+
+async def run_dingtalk(url: str, secret: str, users: Sequence[str], *, concurrency: int, count: int,
+                       max_seconds: float, content: str = REPORT) -> Figures:
+    """Send up to `count` signed DingTalk report callbacks with `concurrency` in flight, for at most `max_seconds`."""
+    def make(i: int) -> Request:
+        body, headers = dingtalk_callback(secret, users[i % len(users)], content)
+        return url, body, headers
+
+    return await drive(url, make, concurrency=concurrency, count=count, max_seconds=max_seconds)

@@ -385,4 +385,7 @@ def run_demo(app: Any) -> DemoSummary:
     typer.echo("  salesbot chat --user zhangwei")
     typer.echo("  salesbot run-job evening --team sh1")
     typer.echo("  salesbot export reports --format json")
+    typer.echo("to try it in Slack, WeCom or DingTalk: `salesbot export users > users.csv`, put your own id in "
+               "slack_user, wecom_user or dingtalk_user of a demo person, `salesbot import users users.csv` "
+               "(teams.csv: slack_channel, wecom_chat, dingtalk_chat); see the README")
     return summary

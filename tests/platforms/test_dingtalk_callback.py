@@ -96,3 +96,10 @@ def test_a_database_outage_answers_500_and_a_second_delivery_is_handled(env: Din
     assert len(env.fake.texts("dt_zhang")) == 1
     with db.unit_of_work() as s:
         assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
+def test_the_console_link_arrives_as_a_dingtalk_message_to_the_asker_only(env: DingtalkEnv) -> None:
+    assert env.say("dt_meast", "/看板", "msgCONSOLE", group="cidGROUPsh1").status_code == 200
+    texts = env.fake.texts("dt_meast")
+    assert len(texts) == 1 and "/console/login/" in texts[0]
+    assert env.fake.to("cidGROUPsh1") == []  # never to the group it was asked in
