@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "history": "history", "历史": "history",
     "rollback": "rollback", "回滚": "rollback", "恢复": "rollback",
 }
+SLACK_INPUT_CHARS = 3000
 USAGE = "/template list | show NAME | edit NAME [LOCALE] | preview NAME [LOCALE] | history NAME | " \
         "rollback NAME VERSION [LOCALE]"
 
@@ -133,7 +134,8 @@ def edit(ctx: Context, name: str, locale: str) -> Outbound:
     """Open a modal on Slack; elsewhere show the text and how to send a new one."""
     assert ctx.inbound is not None
     current = svc.current_version(session=ctx.session, name=name, locale=locale)
-    if ctx.inbound.platform == "slack" and ctx.inbound.trigger_id:
+    # A Slack text input holds at most 3,000 characters: a longer text is edited the way other platforms do.
+    if ctx.inbound.platform == "slack" and ctx.inbound.trigger_id and len(current.body) <= SLACK_INPUT_CHARS:
         labels = _form_labels(ctx, name, locale)
         form = Form(form_id="template_edit", title=labels["title"][:24], submit=labels["submit"][:24],
                     fields=(FormField("body", labels["label"][:48], multiline=True, initial=current.body,

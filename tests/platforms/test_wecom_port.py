@@ -39,11 +39,11 @@ def test_split_never_passes_the_limit_nor_breaks_a_character() -> None:
     assert split_utf8("short", MARKDOWN_LIMIT) == ["short"]
 
 
-def test_long_markdown_goes_as_several_messages_under_4096_bytes(env: WecomEnv, db: Database) -> None:
+def test_long_markdown_goes_as_several_messages_under_2048_bytes(env: WecomEnv, db: Database) -> None:
     text = "\n".join(f"- {i:03d} 远航集团 拜访纪要，下一步：方案演示" for i in range(300))
     send(env, Outbound(to=ToPerson(person_id(db, "zhang")), text=text, title="周报"))
     parts = [c.body["markdown"]["content"] for c in env.fake.delivered]
-    assert len(parts) >= 3 and all(len(p.encode()) <= 4096 for p in parts)
+    assert len(parts) >= 3 and all(len(p.encode()) <= 2048 for p in parts)
     assert parts[0].startswith("**周报**")
     assert "\n".join(parts).count("远航集团") == 300
     assert all(r.status == "sent" for r in rows(db).values())
@@ -155,7 +155,7 @@ def test_a_recipient_error_is_permanent(env: WecomEnv, db: Database) -> None:
 
 
 def test_a_partly_sent_message_resumes_without_resending_parts(env: WecomEnv, db: Database) -> None:
-    text = "\n".join(f"{i:04d} " + "字" * 100 for i in range(40))  # about 12 KB: 4 parts
+    text = "\n".join(f"{i:04d} " + "字" * 100 for i in range(22))  # about 6.7 KB: 4 parts of at most 2 KB
     assert len(split_utf8(text, MARKDOWN_LIMIT)) == 4
     env.fake.fail_next("message/send", 0, 0, -1)  # parts 1 and 2 go, part 3 fails
     [key] = send(env, Outbound(to=ToPerson(person_id(db, "zhang")), text=text, key="long1"))

@@ -130,7 +130,8 @@ def _scalar(value: Any) -> str:
 def _lines(value: Any, indent: str) -> list[str]:
     out: list[str] = []
     if isinstance(value, dict):
-        for key, item in value.items():
+        # `type` first: a block reads as what it is, whatever order its builder gave the keys
+        for key, item in sorted(value.items(), key=lambda kv: kv[0] != "type"):
             out += _entry(f"{indent}{key}:", _HIDDEN.get(key, item), indent + "  ")
     elif isinstance(value, list):
         for item in value:

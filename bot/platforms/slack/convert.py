@@ -7,6 +7,17 @@ import hashlib
 import re
 from typing import Any
 
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    InputBlock,
+    MarkdownTextObject,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+
 from bot.core.ports import Envelope
 from bot.core.types import Action, Inbound, InboundKind
 
@@ -22,8 +33,19 @@ COMMANDS: tuple[str, ...] = (
 # Message subtypes that are a person typing (None: a plain message).
 _PERSON_SUBTYPES = {None, "thread_broadcast"}
 
+# Block Kit limits (https://api.slack.com/reference/block-kit): slack_sdk.models checks most of
+# them when a block is turned into JSON; the message and input limits it does not check are kept here.
+MAX_BLOCKS = 50  # blocks in a message
+MAX_VIEW_BLOCKS = 100  # blocks in a modal
 MAX_BUTTONS_PER_BLOCK = 25
 MAX_SECTION_CHARS = 3000
+MAX_BUTTON_TEXT = 75
+MAX_BUTTON_VALUE = 2000
+MAX_ACTION_ID = 255
+MAX_LABEL_CHARS = 2000
+MAX_INPUT_CHARS = 3000  # a plain_text_input's text, the initial value included
+MAX_VIEW_TITLE = 24
+MAX_METADATA_CHARS = 3000
 MAX_TEXT_CHARS = 39000
 
 
@@ -172,36 +194,45 @@ def _chunks(text: str, size: int) -> list[str]:
 
 
 def message_blocks(payload: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-    """Return (fallback text, Block Kit blocks) for a neutral payload."""
+    """Return (fallback text, Block Kit blocks) for a neutral payload.
+
+    Blocks are built with slack_sdk.models, whose to_dict() refuses what Slack would refuse (a
+    section over 3,000 characters, a button text over 75, a value over 2,000 ...); a message keeps
+    within MAX_BLOCKS, and always has a fallback text.
+    """
     text = str(payload.get("text") or "")
     title = str(payload.get("title") or "")
     mrkdwn = to_mrkdwn(f"**{title}**\n{text}" if title else text)[:MAX_TEXT_CHARS]
-    blocks: list[dict[str, Any]] = []
     buttons = payload.get("buttons") or []
-    if buttons:
-        for piece in _chunks(mrkdwn, MAX_SECTION_CHARS):
-            if piece.strip():
-                blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": piece}})
-        seen: set[str] = set()
-        for start in range(0, len(buttons), MAX_BUTTONS_PER_BLOCK):
-            elements = []
-            for number, b in enumerate(buttons[start:start + MAX_BUTTONS_PER_BLOCK], start=start):
-                action_id = str(b["action_id"])
-                # Slack wants unique action ids in a block; base_action_id() strips the suffix.
-                if action_id in seen:
-                    action_id = f"{action_id}#{number}"
-                seen.add(action_id)
-                element: dict[str, Any] = {
-                    "type": "button",
-                    "text": {"type": "plain_text", "text": str(b["label"])[:75], "emoji": True},
-                    "action_id": action_id,
-                    "value": str(b["value"])[:2000],
-                }
-                if b.get("style") in ("primary", "danger"):
-                    element["style"] = b["style"]
-                elements.append(element)
-            blocks.append({"type": "actions", "block_id": f"actions_{start}", "elements": elements})
-    return mrkdwn or " ", blocks
+    if not buttons:
+        return mrkdwn or " ", []
+    actions: list[ActionsBlock] = []
+    seen: set[str] = set()
+    for start in range(0, len(buttons), MAX_BUTTONS_PER_BLOCK):
+        elements = []
+        for number, b in enumerate(buttons[start:start + MAX_BUTTONS_PER_BLOCK], start=start):
+            action_id = str(b["action_id"])
+            # Slack wants unique action ids in a block; base_action_id() strips the suffix.
+            if action_id in seen:
+                action_id = f"{action_id}#{number}"
+            seen.add(action_id)
+            elements.append(ButtonElement(
+                text=PlainTextObject(text=_cut(str(b["label"]), MAX_BUTTON_TEXT), emoji=True),
+                action_id=action_id[:MAX_ACTION_ID], value=str(b["value"])[:MAX_BUTTON_VALUE],
+                style=b["style"] if b.get("style") in ("primary", "danger") else None))
+        actions.append(ActionsBlock(block_id=f"actions_{start}", elements=elements))
+    actions = actions[:MAX_BLOCKS - 1]
+    pieces = [p for p in _chunks(mrkdwn, MAX_SECTION_CHARS) if p.strip()]
+    room = MAX_BLOCKS - len(actions)
+    if len(pieces) > room:  # the text is all in the fallback; the blocks end with a cut
+        pieces = pieces[:room]
+        pieces[-1] = pieces[-1][:MAX_SECTION_CHARS - 2] + "\n…"
+    sections = [SectionBlock(text=MarkdownTextObject(text=piece)) for piece in pieces]
+    return mrkdwn or " ", [block.to_dict() for block in (*sections, *actions)]
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def base_action_id(action_id: str) -> str:
@@ -210,31 +241,26 @@ def base_action_id(action_id: str) -> str:
 
 
 def form_view(form: dict[str, Any]) -> dict[str, Any]:
-    """Build a modal view: one `input` block per field, block_id = the field key."""
-    blocks: list[dict[str, Any]] = []
-    for f in form.get("fields") or []:
-        element: dict[str, Any] = {"type": "plain_text_input", "action_id": "value",
-                                   "multiline": bool(f.get("multiline"))}
-        if f.get("initial"):
-            element["initial_value"] = str(f["initial"])
-        block: dict[str, Any] = {
-            "type": "input",
-            "block_id": str(f["key"]),
-            "optional": bool(f.get("optional", True)),
-            "label": {"type": "plain_text", "text": str(f.get("label") or f["key"])[:2000]},
-            "element": element,
-        }
-        if f.get("hint"):
-            block["hint"] = {"type": "plain_text", "text": str(f["hint"])[:2000]}
-        blocks.append(block)
-    return {
-        "type": "modal",
-        "callback_id": str(form.get("form_id") or ""),
-        "private_metadata": str(form.get("meta") or "")[:3000],
-        "title": {"type": "plain_text", "text": str(form.get("title") or "salesbot")[:24]},
-        "submit": {"type": "plain_text", "text": str(form.get("submit") or "OK")[:24]},
-        "blocks": blocks[:100],
-    }
+    """Build a modal view: one `input` block per field, block_id = the field key (validated by slack_sdk.models)."""
+    blocks: list[InputBlock] = []
+    for f in (form.get("fields") or [])[:MAX_VIEW_BLOCKS]:
+        element = PlainTextInputElement(action_id="value", multiline=bool(f.get("multiline")),
+                                        initial_value=str(f["initial"]) if f.get("initial") else None,
+                                        max_length=MAX_INPUT_CHARS)
+        blocks.append(InputBlock(
+            block_id=str(f["key"]), optional=bool(f.get("optional", True)),
+            label=PlainTextObject(text=_cut(str(f.get("label") or f["key"]), MAX_LABEL_CHARS)),
+            element=element,
+            hint=PlainTextObject(text=_cut(str(f["hint"]), MAX_LABEL_CHARS)) if f.get("hint") else None,
+        ))
+    view = View(
+        type="modal", callback_id=str(form.get("form_id") or ""),
+        private_metadata=str(form.get("meta") or "")[:MAX_METADATA_CHARS],
+        title=PlainTextObject(text=_cut(str(form.get("title") or "salesbot"), MAX_VIEW_TITLE)),
+        submit=PlainTextObject(text=_cut(str(form.get("submit") or "OK"), MAX_VIEW_TITLE)),
+        blocks=blocks,
+    )
+    return view.to_dict()
 
 
 # -- request bodies: what SlackPort sends for an envelope (the transcripts show the same) ----

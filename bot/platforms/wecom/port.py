@@ -23,7 +23,9 @@ from models import KeyValue, OutboxMessage
 
 log = logging.getLogger("salesbot.wecom")
 
-MARKDOWN_LIMIT = 4096  # bytes, message/send, appchat/send and group robots
+# bytes of a markdown or text content: WeCom documents 2,048 for app messages (message/send,
+# appchat/send); group robots take 4,096, but one limit keeps every target the same.
+MARKDOWN_LIMIT = 2048
 TEXT_LIMIT = 2048  # bytes, text messages
 MAX_BUTTONS = 6
 BUTTON_KEY_LIMIT = 1024  # bytes
