@@ -59,8 +59,17 @@ def _console_wire(env: Envelope, seen: Seen) -> Calls:
     return [("print", {"text": text})]
 
 
+def _type_first(value: Any) -> Any:
+    """The same JSON with each object's `type` first: slack_sdk sorts the keys, a reader wants the kind first."""
+    if isinstance(value, dict):
+        return {k: _type_first(v) for k, v in sorted(value.items(), key=lambda kv: kv[0] != "type")}
+    if isinstance(value, list):
+        return [_type_first(v) for v in value]
+    return value
+
+
 def _slack_wire(env: Envelope, seen: Seen) -> Calls:
-    return slack.planned_requests(env)
+    return [(api, _type_first(body)) for api, body in slack.planned_requests(env)]
 
 
 def _wecom_wire(env: Envelope, seen: Seen) -> Calls:
@@ -130,8 +139,7 @@ def _scalar(value: Any) -> str:
 def _lines(value: Any, indent: str) -> list[str]:
     out: list[str] = []
     if isinstance(value, dict):
-        # `type` first: a block reads as what it is, whatever order its builder gave the keys
-        for key, item in sorted(value.items(), key=lambda kv: kv[0] != "type"):
+        for key, item in value.items():
             out += _entry(f"{indent}{key}:", _HIDDEN.get(key, item), indent + "  ")
     elif isinstance(value, list):
         for item in value:
