@@ -16,6 +16,18 @@ Handle = Callable[[str, str, dict[str, str], dict[str, str], dict[str, Any]],
                   tuple[int, dict[str, Any], dict[str, str]]]
 
 
+class LoopbackServer(ThreadingHTTPServer):
+    """A threading HTTP server for the fakes, with a listen backlog that many senders at once do not overflow.
+
+    socketserver's default backlog is 5: sixteen or more sending threads connecting at once on a loaded
+    machine saw connection resets, which made a send fail and wait for a retry the test's fixed clock
+    never reaches.
+    """
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 @contextmanager
 def json_server(handle: Handle) -> Iterator[ThreadingHTTPServer]:
     """Serve GET, POST and PATCH with `handle` until the block ends."""
@@ -55,7 +67,7 @@ def json_server(handle: Handle) -> Iterator[ThreadingHTTPServer]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = LoopbackServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:

@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+from tests.support.fake_http import LoopbackServer
+
 # What a scripted failure looks like: HTTP status, JSON body, extra headers.
 FAILURES: dict[str, tuple[int, dict[str, Any] | None]] = {
     "429": (429, {"ok": False, "error": "ratelimited"}),
@@ -239,8 +241,7 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
 def running_fake_slack() -> Iterator[FakeSlack]:
     """Start a FakeSlack on 127.0.0.1 (random port) in a thread; stop it afterwards."""
     fake = FakeSlack()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    server.daemon_threads = True
+    server = LoopbackServer(("127.0.0.1", 0), _handler(fake))
     fake.server = server
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-slack",
                               daemon=True)
