@@ -9,11 +9,12 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.core.amounts import parse_amount
 from bot.core.context import Context
 from bot.core.errors import Forbidden, UserFacingError
 from bot.core.router import Router
 from bot.core.types import Button, Outbound, ToPerson
-from handlers.parsing import ChineseNumeralError, parse_count, parse_money, split_command
+from handlers.parsing import split_command
 from handlers.report import metric_info, progress_items
 from models import ManagedRegion, Region, Role
 from services import audit
@@ -51,14 +52,7 @@ def _fail(code: str, **variables: Any) -> UserFacingError:
 def _amount(fdef: FieldDef, text: str, what: str) -> Decimal:
     """Read an amount as typed in chat (`50万`, `500k`, `1,200`); the rules for it are the service's."""
     try:
-        if fdef.type is FieldType.COUNT:
-            try:
-                return Decimal(parse_count(text))
-            except ChineseNumeralError:
-                raise
-            except ValueError:
-                return parse_money(text)
-        return parse_money(text)
+        return parse_amount(text, count=fdef.type is FieldType.COUNT)
     except ValueError:
         raise _fail("bad_amount", value=text, what=what, type=str(fdef.type)) from None
 

@@ -46,6 +46,7 @@ PAGE_MODULES = (
     "bot.console.pages.pipeline",
     "bot.console.pages.templates",
     "bot.console.pages.fields",
+    "bot.console.pages.goals",
 )
 
 

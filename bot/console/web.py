@@ -249,7 +249,7 @@ def nav_for(person: Person | None) -> list[tuple[str, str]]:
     if person.role in ("manager", "admin"):
         items = [("nav.overview", "/console/overview"), ("nav.reports", "/console/reports"),
                  ("nav.funnel", "/console/funnel"), ("nav.followups", "/console/followups"),
-                 ("nav.collabs", "/console/collabs"), *items]
+                 ("nav.collabs", "/console/collabs"), ("nav.goals", "/console/goals"), *items]
     if person.role == "admin":
         items += [("nav.templates", "/console/templates"), ("nav.fields", "/console/fields")]
     return items
