@@ -241,3 +241,13 @@ def test_the_morning_fan_out_under_injected_rate_limits_loses_nothing_and_repeat
     assert set(delivered.values()) == {1}
     assert sum(1 for c in env.fake.calls if c.outcome in (RATE, RATE_90018, THROTTLE)) > 5
     assert all(r.status == "sent" for r in rows(db).values())
+
+
+def test_a_missing_permission_is_given_up_without_token_refreshes(env: DingtalkEnv, db: Database) -> None:
+    env.fake.extra_routes[("POST", BATCH)] = lambda body: (403, {
+        "code": "Forbidden.AccessDenied.AccessTokenPermissionDenied",
+        "message": "没有调用该接口的权限，接口权限申请参考：qyapi_robot_sendmsg"})
+    keys = send(env, Outbound(to=ToPerson(person_id(db, "zhang")), text="x"))
+    row = rows(db)[keys[0]]
+    assert row.status == "dead" and "qyapi_robot_sendmsg" in (row.last_error or "")
+    assert len(env.fake.calls_to("v1.0/oauth2/accessToken")) == 1

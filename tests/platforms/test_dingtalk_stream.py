@@ -177,7 +177,7 @@ def test_connect_exits_non_zero_with_a_clear_message_on_refused_credentials(env:
 
     thread = threading.Thread(target=go, daemon=True)
     thread.start()
-    assert done.wait(20)
+    assert done.wait(60)
     assert code == [1]
     assert env.gateway.refused == 1  # not retried in a loop
     text = "\n".join(said)

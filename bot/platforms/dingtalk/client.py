@@ -68,6 +68,8 @@ class ApiReply:
             return RATE_LIMITED
         if number in _QUOTA_CODES or "apicountlimit" in lowered or "quota" in lowered:
             return QUOTA
+        if "permissiondenied" in lowered or "nopermission" in lowered or "ipnotinwhitelist" in lowered:
+            return PERMANENT  # the app lacks a permission (or this server's IP is not allowed): fix the app
         if number in _TOKEN_CODES or self.status == 401 or "invalidauthentication" in lowered \
                 or "accesstoken" in lowered:
             return TOKEN

@@ -75,6 +75,7 @@ class DingtalkStream(LoopConnector):
         self.app = app  # bot.wiring.App: settings, receive(), handle_later(), handling
         cfg = app.settings.dingtalk
         self.settings = cfg
+        self._own_http = http is None
         self.http = http or httpx.Client(timeout=app.settings.outbox.http_timeout_seconds)
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dingtalk-stream")
         self.sdk = _SdkClient(Credential(cfg.client_id, cfg.client_secret.get_secret_value()),
@@ -168,6 +169,8 @@ class DingtalkStream(LoopConnector):
 
     def _finish(self) -> None:
         self.pool.shutdown(wait=True)
+        if self._own_http:
+            self.http.close()
 
 
 def connector(app: Any, hooks: ConnectorHooks) -> DingtalkStream | None:
