@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.support.fake_http import LoopbackServer
+
 # Outcomes to cue with fail_next() or chaos.
 RATE = "rate"  # HTTP 403 Forbidden.AccessDenied.QpsLimitForAppkeyAndApi
 RATE_90018 = "90018"  # errcode 90018 in the body
@@ -265,8 +267,7 @@ class FakeDingtalk:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = LoopbackServer(("127.0.0.1", 0), Handler)
         thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
                                   daemon=True)
         thread.start()
