@@ -68,11 +68,15 @@ def test_real_server_health_metrics_and_a_command(server: str, fake: FakeSlack) 
                              headers=signed_headers("wrong", body, content_type=FORM))
         assert forged.status_code == 401
 
-        text = client.get("/metrics").text
+        # The fake sees the post before the outbox records it (and counts it): wait for the count.
+        sent = 'salesbot_outbox_sends_total{outcome="sent",platform="slack"}'
+        deadline = time.monotonic() + 10
+        while sent not in (text := client.get("/metrics").text) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert 'salesbot_inbound_requests_total{kind="command",platform="slack"}' in text
         assert 'salesbot_inbound_requests_total{kind="rejected",platform="slack"}' in text
         assert "salesbot_handling_seconds_bucket" in text
-        assert 'salesbot_outbox_sends_total{outcome="sent",platform="slack"}' in text
+        assert sent in text
         assert re.search(r"^salesbot_outbox_backlog \d", text, re.M)
 
 
