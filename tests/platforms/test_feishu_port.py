@@ -168,14 +168,43 @@ def test_a_recipient_the_app_cannot_reach_is_permanent(env: FeishuEnv, db: Datab
 
 
 def test_a_burst_to_one_person_is_paced_under_5_a_second(env: FeishuEnv, db: Database) -> None:
+    import time
+
+    sent_at: list[float] = []
+    call = env.port.client.call
+
+    def timed(method, path, **kwargs):  # type: ignore[no-untyped-def]
+        sent_at.append(time.monotonic())
+        return call(method, path, **kwargs)
+
+    env.port.client.call = timed  # type: ignore[method-assign]
     zhang = person_id(db, "zhang")
     with env.app.db.unit_of_work() as s:
         enqueue(s, [Outbound(to=ToPerson(zhang), text=f"提醒 {i}", key=f"burst{i}") for i in range(16)],
                 base_key="burst", settings=env.app.settings, now=env.clock.now())
     drain(env, step=5)
     assert env.fake.texts("ou_zhang") == [f"提醒 {i}" for i in range(16)]
-    assert env.fake.calls_to("im/v1/messages", RATE) == []
-    assert env.fake.max_per_second("ou_zhang") <= 5
+    # What we send: never more than 5 calls in any second. (What the fake receives can bunch up when
+    # the machine is loaded; a 429 then is waited out, as the fan-out test below shows.)
+    assert max(sum(1 for u in sent_at[i:] if u - t < 1.0) for i, t in enumerate(sent_at)) <= 5
+    assert sent_at[-1] - sent_at[0] >= 2.0  # 16 calls at 5 a second take at least 3 windows
+
+
+def test_the_pacer_waits_for_the_oldest_call_to_leave_the_window() -> None:
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(round(seconds, 3))
+        now[0] += seconds
+
+    pacer = Pacer(5, clock=lambda: now[0], sleep=sleep)
+    for _ in range(5):
+        pacer.wait("ou_a")
+    pacer.wait("ou_b")  # another person has their own five
+    assert slept == []
+    pacer.wait("ou_a")
+    assert slept == [Pacer.WINDOW]
 
 
 def test_a_fan_out_under_injected_rate_limits_loses_nothing_and_repeats_nothing(env: FeishuEnv,

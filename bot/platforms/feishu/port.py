@@ -64,7 +64,7 @@ class Pacer:
             with self._lock:
                 now = self._clock()
                 times = self._sent.setdefault(target, deque())
-                while times and now - times[0] >= self.WINDOW:
+                while times and now - times[0] >= self.WINDOW - 1e-6:
                     times.popleft()
                 if len(times) < self.per_second:
                     times.append(now)
