@@ -75,7 +75,9 @@ class Table:
 
 
 def _plain(value: Any) -> Any:
-    """A value as exported: numbers stay numbers, dates ISO, None empty."""
+    """A value as exported: numbers stay numbers, dates ISO, None empty; a progress cell is its percentage."""
+    if isinstance(value, Mapping):  # kind "progress": {"pct": 达成率, "time": 时间进度}; the bar is for the screen
+        value = value.get("pct")
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -115,7 +117,7 @@ def to_xlsx(table: Table, filters: Mapping[str, str], translate: Callable[..., s
         for c in table.columns:
             value = _plain(row.get(c.key))
             if isinstance(value, Decimal):
-                value = float(value) if c.kind == "pct" else value
+                value = float(value) if c.kind in ("pct", "progress") else value
             out.append(value)
         sheet.append(out)
     meta = book.create_sheet(title=_sheet_title(translate("export.filters")))
