@@ -2,6 +2,9 @@
 
 One Chromium per test run, the demo organisation seeded once, the app on a free loopback port, and one
 browser context per person, signed in once through a link the real /console chat command produced.
+These fixtures are package-scoped, so browser tests belong in this folder: they live from the first
+browser test to the last, because Playwright's sync API keeps an event loop running in the main thread
+while it is open, and other tests call asyncio.run().
 
     def test_something(open_as):
         view = open_as("manager", "/console/overview", viewport=PHONE)
@@ -61,7 +64,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not os.path.exists(CHROMIUM):
         reason = f"no Chromium at {CHROMIUM}: apt-get install chromium fonts-wqy-microhei (.ci/run does)"
@@ -99,7 +102,7 @@ class Server:
         return found[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_server(browser: Any, migrated_db: Database, database_url: str) -> Iterator[Server]:
     """The demo organisation and history, seeded once; `salesbot serve`'s ASGI app on a free loopback port."""
     import uvicorn
@@ -172,7 +175,7 @@ def sign_in(context: Any, server: Server, code: str) -> None:
     page.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def person_context(browser: Any, console_server: Server) -> Iterator[Callable[[str], Any]]:
     """One signed-in browser context per person (signed in once per run); `who` is a role of ROLES or a code."""
     contexts: dict[str, Any] = {}
