@@ -8,10 +8,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # glibc keeps freed memory in an arena per thread; two arenas keep the server's RSS flat (bench/memory.py)
 ENV MALLOC_ARENA_MAX=2
 
-# A CJK font so the weekly chart renders Chinese names.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends fonts-noto-cjk \
- && rm -rf /var/lib/apt/lists/*
+# No system font needed: the CJK font for the weekly chart is a Python dependency (noto-cjk-sans-otc).
 
 WORKDIR /app
 COPY pyproject.toml README.md ./

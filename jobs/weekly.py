@@ -37,8 +37,9 @@ def run(ctx: JobContext, *, team: Team, day: date) -> JobResult:
         "stalled": risky,
         "conflicts": conflict_count(session=s, region_ids=regions, start=start, end=end),
     }
-    png = bar_chart([p["name"] for p in people], [p["actual"] for p in people],
-                    title=f"{team.name} {start.isoformat()} – {end.isoformat()} · {info['label']}", money=info["money"])
+    png = bar_chart([p["name"] for p in people], [p["actual"] for p in people], goals=[p["target"] for p in people],
+                    title=f"{team.name} {start.isoformat()} – {end.isoformat()} · {info['label']}", money=info["money"],
+                    locale=locale)
     name = f"weekly-{team.code}-{start.isoformat()}.png"
     post = ctx.ctx.post_to_team(team, "weekly_review", key=ctx.key(team, day, "team"), **variables)
     ctx.send(dataclasses.replace(post, image=png, image_name=name))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 from datetime import UTC, date, datetime
 
+import pytest
+
 from bot.core.db import Database
 from bot.core.settings import Settings
 from models import Customer, FollowUp
@@ -84,6 +86,7 @@ def test_nudge_then_escalation_after_threshold_to_the_right_manager(settings: Se
     assert len(outbox_rows(db)) == before
 
 
+@pytest.mark.filterwarnings("error:Glyph:UserWarning")  # a name drawn as a box fails the team's run
 def test_weekly_review_with_chart_on_the_first_workday(settings: Settings, db: Database) -> None:
     org = build_org(db)
     for day, amount in (("2026-11-16", 80000), ("2026-11-18", 45000)):
