@@ -90,9 +90,14 @@ def _title_and_body(payload: dict[str, Any]) -> tuple[str, str]:
     text = str(payload.get("text") or "").strip()
     title = str(payload.get("title") or "").strip()
     if title:
-        return plain(title)[:TITLE_CHARS], text
+        return _cut(plain(title), TITLE_CHARS), text
     first, _, rest = text.partition("\n")
-    return plain(first.lstrip("# "))[:TITLE_CHARS], rest.strip()
+    return _cut(plain(first.lstrip("# ")), TITLE_CHARS), rest.strip()
+
+
+def _cut(text: str, limit: int) -> str:
+    """Keep a card's title or subtitle within its characters, ending a cut one with an ellipsis."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _markdown(payload: dict[str, Any]) -> str:
@@ -123,12 +128,13 @@ def _card_parts(env: Envelope, agent_id: int | str, title: str, body: str, butto
         tid = task_id if index == 0 else f"{task_id}@{index}"
         card: dict[str, Any] = {
             "card_type": "button_interaction",
-            "main_title": {"title": title if len(chunks) == 1 else f"{title} ({index + 1}/{len(chunks)})"},
+            "main_title": {"title": title if len(chunks) == 1
+                           else f"{_cut(title, TITLE_CHARS - 8)} ({index + 1}/{len(chunks)})"},
             "task_id": tid[:TASK_ID_LIMIT],
             "button_list": [_button(b) for b in chunk],
         }
         if body and index == 0:
-            card["sub_title_text"] = body[:SUBTITLE_CHARS]
+            card["sub_title_text"] = _cut(body, SUBTITLE_CHARS)
         parts.append(Part(addressed(env, agent_id, "template_card", card)))
     return parts
 
@@ -186,7 +192,7 @@ def update_card_body(env: Envelope, agent_id: int | str, public_url: str) -> dic
         card = {"card_type": "text_notice", "main_title": {"title": title},
                 "card_action": {"type": 1, "url": public_url or "https://work.weixin.qq.com/"}}
     if body:
-        card["sub_title_text"] = plain(body)[:SUBTITLE_CHARS]
+        card["sub_title_text"] = _cut(plain(body), SUBTITLE_CHARS)
     return {"userids": [env.target], "agentid": agent_id, "response_code": env.update_response_code or "",
             "template_card": card}
 
