@@ -386,10 +386,20 @@ def _dingtalk_view(env: Envelope, settings: Settings, me: str, enabled: bool) ->
                         image=bool(env.payload.get("image_b64")))
 
 
+def _feishu_view(env: Envelope, settings: Settings, me: str, enabled: bool) -> PlatformView:
+    from bot.platforms.feishu import convert
+
+    calls = convert.planned_requests(env.key, env.target_kind, env.target, env.payload)
+    texts = [convert.card_markdown(body["content"]) for _, body in calls if body.get("msg_type") == "interactive"]
+    return PlatformView("feishu", enabled, "\n\n".join(t for t in texts if t), _buttons(env.payload), _dump(calls),
+                        image=bool(env.payload.get("image_b64")))
+
+
 _BUILDERS: tuple[tuple[str, Callable[[Envelope, Settings, str, bool], PlatformView]], ...] = (
     ("wecom", _wecom_view),
     ("slack", _slack_view),
     ("dingtalk", _dingtalk_view),
+    ("feishu", _feishu_view),
     ("console", _console_view),
 )
 

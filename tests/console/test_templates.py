@@ -52,9 +52,11 @@ def test_preview_uses_the_teams_real_numbers(sign_in: Callable[[str], TestClient
     assert resp.status_code == 200, resp.text
     assert "上海一组 晚报速递" in resp.text and "12.5万" in resp.text and "3.6万" in resp.text
     assert "合计 16.1万" in resp.text
-    for platform in ('data-platform="console"', 'data-platform="slack"', 'data-platform="wecom"'):
+    for platform in ('data-platform="console"', 'data-platform="slack"', 'data-platform="wecom"',
+                     'data-platform="feishu"'):
         assert platform in resp.text
     assert "chat.postMessage" in resp.text and "appchat/send" in resp.text
+    assert "im/v1/messages?receive_id_type=chat_id" in resp.text
 
 
 def test_a_bad_edit_is_refused_with_its_line_and_the_old_text_stays(sign_in: Callable[[str], TestClient],

@@ -229,14 +229,9 @@ class FakeFeishu:
 
 def card_text(content: dict[str, Any]) -> str:
     """The header title and markdown of a JSON 2.0 card, one per line."""
-    lines = []
-    title = ((content.get("header") or {}).get("title") or {}).get("content")
-    if title:
-        lines.append(title)
-    for element in (content.get("body") or {}).get("elements") or []:
-        if element.get("tag") == "markdown":
-            lines.append(element.get("content") or "")
-    return "\n".join(lines)
+    from bot.platforms.feishu.convert import card_markdown
+
+    return card_markdown(content)
 
 
 def card_buttons(content: dict[str, Any]) -> list[dict[str, Any]]:

@@ -209,6 +209,18 @@ def card(title: str, markdown: str, buttons: list[dict[str, Any]] | tuple[()] = 
     return out
 
 
+def card_markdown(content: dict[str, Any]) -> str:
+    """What a card of ours reads: its title and markdown, one per line (previews, tests)."""
+    lines = []
+    title = ((content.get("header") or {}).get("title") or {}).get("content")
+    if title:
+        lines.append(str(title))
+    for element in (content.get("body") or {}).get("elements") or []:
+        if element.get("tag") == "markdown" and element.get("content"):
+            lines.append(str(element["content"]))
+    return "\n".join(lines)
+
+
 def card_size(content: dict[str, Any]) -> int:
     return len(dumps(content).encode())
 
