@@ -56,6 +56,7 @@ from bot.wiring import App  # noqa: E402
 from models import InboundEvent  # noqa: E402
 from tests.support.fake_dingtalk import add_dingtalk_ids  # noqa: E402
 from tests.support.fake_feishu import add_feishu_ids  # noqa: E402
+from tests.support.feishu_events import ENCRYPT_KEY, VERIFICATION_TOKEN  # noqa: E402
 from tests.support.org import build_org  # noqa: E402
 
 SECRET = "bench-signing-secret"
@@ -68,8 +69,9 @@ SLACK_PATH = "/slack/events"
 WECOM_PATH = "/wecom/callback"
 FEISHU_PATH = "/feishu/events"
 FEISHU_USERS = ("ou_zhang", "ou_li", "ou_wang", "ou_chen", "ou_liu")  # tests.support.fake_feishu.OPEN_IDS
-FEISHU_TOKEN = "bench-verification-token"
-FEISHU_KEY = "bench-encrypt-key"
+# The loadgen's events carry tests.support.feishu_events' verification token; the bench uses its Encrypt Key too.
+FEISHU_TOKEN = VERIFICATION_TOKEN
+FEISHU_KEY = ENCRYPT_KEY
 SPAWN = multiprocessing.get_context("spawn")
 DINGTALK_USERS = ("dt_zhang", "dt_li", "dt_wang", "dt_meast", "dt_msouth")  # tests.support.fake_dingtalk
 DINGTALK_PATH = "/dingtalk/callback"
