@@ -47,6 +47,7 @@ PAGE_MODULES = (
     "bot.console.pages.templates",
     "bot.console.pages.fields",
     "bot.console.pages.goals",
+    "bot.console.pages.importing",
 )
 
 

@@ -33,6 +33,7 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SIGNIN_PATH = "/console/signin"
+MAX_UPLOAD = 10 * 1024 * 1024  # bytes of a file uploaded to the console (an organisation's CSV or workbook)
 
 
 # ---------------------------------------------------------------------------
@@ -87,17 +88,19 @@ class PageSpec:
     roles: frozenset[str] | None
     methods: tuple[str, ...]
     sample: Mapping[str, str]  # path parameters for the route-walking test (codes from tests/support/org.py)
+    upload: bool = False  # a POST may carry one file (view.files), at most MAX_UPLOAD bytes
 
 
 PAGES: list[PageSpec] = []
 
 
 def page(path: str, *, roles: tuple[str, ...] | None = None, methods: tuple[str, ...] = ("GET",),
-         sample: Mapping[str, str] | None = None) -> Callable[[Callable[[View], Response]], Callable[[View], Response]]:
+         sample: Mapping[str, str] | None = None,
+         upload: bool = False) -> Callable[[Callable[[View], Response]], Callable[[View], Response]]:
     """Declare a console page: `@page("/console/overview", roles=MANAGERS)` over `def overview(view) -> Response`."""
 
     def register(func: Callable[[View], Response]) -> Callable[[View], Response]:
-        PAGES.append(PageSpec(path, func, frozenset(roles) if roles else None, methods, dict(sample or {})))
+        PAGES.append(PageSpec(path, func, frozenset(roles) if roles else None, methods, dict(sample or {}), upload))
         return func
 
     return register
@@ -174,6 +177,7 @@ class View:
     now: datetime
     form: Mapping[str, str] = field(default_factory=dict)
     app: Any = None  # the application (bot.wiring.App): what the composition root hands the console
+    files: Mapping[str, tuple[str, bytes]] = field(default_factory=dict)  # upload pages: name -> (filename, bytes)
 
     @property
     def locale(self) -> str:
@@ -251,7 +255,8 @@ def nav_for(person: Person | None) -> list[tuple[str, str]]:
                  ("nav.funnel", "/console/funnel"), ("nav.followups", "/console/followups"),
                  ("nav.collabs", "/console/collabs"), ("nav.goals", "/console/goals"), *items]
     if person.role == "admin":
-        items += [("nav.templates", "/console/templates"), ("nav.fields", "/console/fields")]
+        items += [("nav.templates", "/console/templates"), ("nav.fields", "/console/fields"),
+                  ("nav.import", "/console/import")]
     return items
 
 
@@ -296,7 +301,8 @@ class Runtime:
         self.app = app
 
 
-def _handle(rt: Runtime, spec: PageSpec, request: Request, form: Mapping[str, str]) -> Response:
+def _handle(rt: Runtime, spec: PageSpec, request: Request, form: Mapping[str, str],
+            files: Mapping[str, tuple[str, bytes]] | None = None) -> Response:
     """Run one page in one unit of work (sync, on a worker thread)."""
     now = rt.clock.now()
     with rt.db.unit_of_work() as session:
@@ -316,7 +322,7 @@ def _handle(rt: Runtime, spec: PageSpec, request: Request, form: Mapping[str, st
             return error_page(NotFound(), locale, person=person, csrf_token=signed.csrf_token)
         view = View(request=request, session=session, settings=rt.settings, person=person,
                     scope=scope_for(session=session, person=person), csrf_token=signed.csrf_token, now=now,
-                    form=form, app=rt.app)
+                    form=form, app=rt.app, files=files or {})
         savepoint = session.begin_nested()
         try:
             response = spec.func(view)
@@ -333,14 +339,24 @@ def _handle(rt: Runtime, spec: PageSpec, request: Request, form: Mapping[str, st
 def endpoint(rt: Runtime, spec: PageSpec) -> Callable[[Request], Any]:
     async def run(request: Request) -> Response:
         form: dict[str, str] = {}
+        files: dict[str, tuple[str, bytes]] = {}
         if request.method in UNSAFE:
             try:
-                data = await request.form(max_files=0, max_fields=200)
-                form = {k: v for k, v in data.items() if isinstance(v, str)}
+                if spec.upload:
+                    data = await request.form(max_files=1, max_fields=200, max_part_size=MAX_UPLOAD * 2)
+                    for key, value in data.items():
+                        if isinstance(value, str):
+                            form[key] = value
+                        else:  # an uploaded file: read at most one byte past the limit
+                            content = await value.read(MAX_UPLOAD + 1)
+                            files[key] = (value.filename or "", content)
+                else:
+                    data = await request.form(max_files=0, max_fields=200)
+                    form = {k: v for k, v in data.items() if isinstance(v, str)}
             except Exception:  # a malformed body: treat as empty, the CSRF check refuses it
-                form = {}
+                form, files = {}, {}
         try:
-            return await anyio.to_thread.run_sync(_handle, rt, spec, request, form)
+            return await anyio.to_thread.run_sync(_handle, rt, spec, request, form, files)
         except Exception:
             log.exception("console page failed path=%s", request.url.path)
             return error_page(Internal("error.internal"), request_locale(request, rt.settings))
