@@ -111,3 +111,17 @@ def test_reports_page_streaks(db: Database, org: Org, sign_in: Callable[[str], T
     assert page.status_code == 200 and "张伟" in page.text and "李娜" in page.text
     csv = c.get("/console/reports?day=2026-11-20&team=sh1&format=csv").content.decode("utf-8-sig")
     assert "按时" in csv and "王芳" not in csv
+
+
+def test_reports_page_lists_sellers_only(db: Database, org: Org, sign_in: Callable[[str], TestClient]) -> None:
+    """Contract section 8 in the console: sh1's manager is listed only in a month with a personal goal."""
+    _seed(db, org)
+    c = sign_in("mgr_east")
+    csv = c.get("/console/reports?day=2026-11-20&team=sh1&format=csv").content.decode("utf-8-sig")
+    assert "张伟" in csv and "陈经理" not in csv
+    with db.unit_of_work() as s:
+        s.add(Goal(scope="user", code="mgr_east", period="2026-Q4", metric="visits", target=Decimal(60)))
+    csv = c.get("/console/reports?day=2026-11-20&team=sh1&format=csv").content.decode("utf-8-sig")
+    assert "陈经理" in csv  # a player-coach: missing a report, like a rep
+    csv = c.get("/console/reports?day=2027-01-05&team=sh1&format=csv").content.decode("utf-8-sig")
+    assert "张伟" in csv and "陈经理" not in csv  # January is outside the goal's quarter

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -9,17 +10,17 @@ from sqlalchemy import ColumnElement, and_
 
 from models import Person, Role
 from services.goals import Progress
+from services.sellers import seller_condition as sellers_between
+from services.sellers import seller_periods
 
 MANAGERS = (Role.MANAGER.value, Role.ADMIN.value)
 ZERO = Decimal(0)
 
 
-def seller_condition() -> ColumnElement[bool]:
-    """Who is ranked and listed as not reported: the chat's rule (services.leaderboard.team_ranking).
-
-    One place to switch to services/sellers.py (contract section 8) when it lands.
-    """
-    return and_(Person.active.is_(True), Person.role != Role.ADMIN)
+def seller_condition(start: date, end: date | None = None) -> ColumnElement[bool]:
+    """Who is ranked and listed as not reported from start to end: active sellers, the chat's rule
+    (services/sellers.py, contract section 8: reps, and managers/admins with a personal goal then)."""
+    return and_(Person.active.is_(True), sellers_between(seller_periods(start, end or start)))
 
 
 def progress_row(progress: Progress | None, time_pct: Decimal | None) -> dict[str, Any]:

@@ -41,13 +41,15 @@ def forecast_for(view: View, targets: list[GoalTarget], span: params.Span, metri
     return out
 
 
-def _tree(view: View, region: Region | None, team: Team | None) -> list[tuple[GoalTarget, int]]:
-    """The units shown, top first, with their depth: a team and its sellers, or regions with sub-regions and teams."""
+def _tree(view: View, region: Region | None, team: Team | None, span: params.Span) -> list[tuple[GoalTarget, int]]:
+    """The units shown, top first, with their depth: a team and its sellers in the span, or regions with
+    sub-regions and teams."""
     session, scope = view.session, view.scope
     if team is not None:
         out = [(GoalTarget(GoalScope.TEAM, team.code, team.name, team.id, team.region_id), 0)]
         people = session.execute(select(Person.id, Person.code, Person.name).where(
-            Person.team_id == team.id, seller_condition(), scope.people(Person.id)).order_by(Person.code))
+            Person.team_id == team.id, seller_condition(span.start, span.end), scope.people(Person.id))
+            .order_by(Person.code))
         out += [(GoalTarget(GoalScope.USER, code, name, pid, team.region_id), 1) for pid, code, name in people]
         return out
     regions = list(session.execute(select(Region.id, Region.code, Region.name, Region.parent_id)
@@ -144,7 +146,7 @@ def _ranking(view: View, focus: GoalTarget | None, team_ids: list[int] | None, m
     rows = view.session.execute(
         select(Person.code, Person.name, Team.name, total)
         .join(Team, Team.id == Person.team_id).outerjoin(DailyReport, on)
-        .where(Person.team_id.in_(team_ids), seller_condition(), view.scope.people(Person.id))
+        .where(Person.team_id.in_(team_ids), seller_condition(span.start, span.end), view.scope.people(Person.id))
         .group_by(Person.id, Person.code, Person.name, Team.name)
         .order_by(total.desc(), Person.code))
     out: list[dict[str, Any]] = []
@@ -162,7 +164,7 @@ def _reported(view: View, team_ids: list[int], day: date) -> tuple[int, int]:
     on = and_(DailyReport.person_id == Person.id, DailyReport.day == day, DailyReport.submitted_at.is_not(None))
     row = view.session.execute(
         select(func.count(Person.id), func.sum(case((DailyReport.id.is_not(None), 1), else_=0)))
-        .outerjoin(DailyReport, on).where(Person.team_id.in_(team_ids), seller_condition())).one()
+        .outerjoin(DailyReport, on).where(Person.team_id.in_(team_ids), seller_condition(day))).one()
     return int(row[1] or 0), int(row[0] or 0)
 
 
@@ -178,7 +180,7 @@ def overview(view: View) -> Response:
     region = scope.region(session, region_code) if region_code else None
     team = scope.team(session, team_code) if team_code else None
     calendar = params.calendar(view)
-    units = _tree(view, region, team)
+    units = _tree(view, region, team, span)
     focus = units[0][0] if units and (region is not None or team is not None or
                                       sum(1 for _, d in units if d == 0) == 1) else None
     if team is not None:

@@ -55,7 +55,7 @@ def reports(view: View) -> Response:
         d = date.fromordinal(d.toordinal() - 1)
     people = list(session.execute(
         select(Person.id, Person.code, Person.name, Team).join(Team, Team.id == Person.team_id)
-        .where(Person.team_id.in_(team_ids), seller_condition(), view.scope.people(Person.id))
+        .where(Person.team_id.in_(team_ids), seller_condition(day), view.scope.people(Person.id))
         .order_by(Team.code, Person.code))) if team_ids else []
     sent: dict[int, dict[date, Any]] = defaultdict(dict)
     ids = [p[0] for p in people]

@@ -106,7 +106,7 @@ def _people(view: View, team: Team | None) -> list[Person]:
         return []
     return list(view.session.scalars(select(Person).where(Person.team_id == team.id, Person.active.is_(True),
                                                           view.scope.people(Person.id))
-                                     .order_by(seller_condition().desc(), Person.code).limit(500)))
+                                     .order_by(seller_condition(view.today()).desc(), Person.code).limit(500)))
 
 
 def _choices(view: View, locale: str, values: dict[str, str]) -> dict[str, Any]:
