@@ -48,6 +48,7 @@ PAGE_MODULES = (
     "bot.console.pages.fields",
     "bot.console.pages.goals",
     "bot.console.pages.importing",
+    "bot.console.pages.audit",
 )
 
 

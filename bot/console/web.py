@@ -256,7 +256,7 @@ def nav_for(person: Person | None) -> list[tuple[str, str]]:
                  ("nav.collabs", "/console/collabs"), ("nav.goals", "/console/goals"), *items]
     if person.role == "admin":
         items += [("nav.templates", "/console/templates"), ("nav.fields", "/console/fields"),
-                  ("nav.import", "/console/import")]
+                  ("nav.import", "/console/import"), ("nav.audit", "/console/audit")]
     return items
 
 
