@@ -80,7 +80,7 @@ def test_a_daily_report_is_stored_once_under_duplicate_delivery_and_answered(env
 def test_a_forged_or_stale_event_is_refused_and_nothing_is_stored(env: FeishuEnv, db: Database, how: str) -> None:
     event = message_event("ou_zhang", "/help", message_id=f"om_{how}",
                           token="forged" if how == "wrong_token" else VERIFICATION_TOKEN)
-    ts = {"stale": env.now_ts() - 301, "future": env.now_ts() + 400}.get(how, env.now_ts())
+    ts = {"stale": env.now_ts() - 400, "future": env.now_ts() + 400}.get(how, env.now_ts())
     body, headers = signed_request(event, timestamp=ts, bad_signature=how == "bad_signature",
                                    key="another key" if how == "wrong_key" else ENCRYPT_KEY,
                                    encrypted=how != "unencrypted")

@@ -37,7 +37,7 @@ def test_url_verification_echoes_the_decrypted_echostr(env: WecomEnv) -> None:
 
 
 def test_bad_signature_or_stale_timestamp_is_refused_and_nothing_stored(env: WecomEnv, db: Database) -> None:
-    stale = env.now_ts() - 301
+    stale = env.now_ts() - 400
     assert env.http.get(f"/wecom/callback?{env.signer.verify_query('x', timestamp=stale)}").status_code == 403
     query = env.signer.verify_query("x", timestamp=env.now_ts()).replace("msg_signature=", "msg_signature=0")
     assert env.http.get(f"/wecom/callback?{query}").status_code == 403
