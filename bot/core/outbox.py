@@ -36,6 +36,10 @@ FAILED = "failed"
 # session.info key: {(person_id, platform): targets} already known in this unit of work.
 KNOWN_TARGETS = "salesbot_known_targets"
 RECORD_BATCH = 25  # results stored per transaction by a concurrent sender
+# A send the platform answered with "wait" (Slack's and Feishu's 429, DingTalk's 90018 and throttled
+# recipients, WeCom's 45009) does not use up one of outbox.max_attempts: rate limits are waited out,
+# however many rounds a big fan-out needs. For a day at most, so a limit that never lifts still ends.
+RATE_LIMIT_PATIENCE = timedelta(days=1)
 
 
 def without_waiting_for_disk(session: Session) -> None:
@@ -519,6 +523,9 @@ class Outbox:
             return
         row.last_error = (result.error or "error")[:500]
         row.lease_until = None
+        told_to_wait = result.retry_after is not None and not result.permanent
+        if told_to_wait and row.attempts > 0 and now - utc(row.created_at) < RATE_LIMIT_PATIENCE:
+            row.attempts -= 1  # not a failed try: the platform asked us to come back later
         if result.permanent or row.attempts >= self.settings.outbox.max_attempts:
             row.status = OutboxStatus.DEAD
             log.error("gave up key=%s platform=%s error=%s", env.key, env.platform, row.last_error)

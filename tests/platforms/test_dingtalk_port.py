@@ -33,6 +33,7 @@ from tests.support.fake_dingtalk import (
     THROTTLE,
     DingtalkEnv,
     add_dingtalk_ids,
+    add_dingtalk_reps,
     dingtalk_env,
 )
 from tests.support.org import build_org
@@ -221,18 +222,9 @@ def test_buttons_without_a_card_template_name_the_commands_to_type(env: Dingtalk
 
 def test_the_morning_fan_out_under_injected_rate_limits_loses_nothing_and_repeats_nothing(
         env: DingtalkEnv, db: Database) -> None:
-    from models import Identity
-
-    with db.unit_of_work() as s:
-        team_id = s.scalar(select(Person.team_id).where(Person.code == "zhang"))
-        for i in range(60):
-            p = Person(code=f"rep{i}", name=f"代表{i}", role="rep", team_id=team_id)
-            s.add(p)
-            s.flush()
-            s.add(Identity(person_id=p.id, platform="dingtalk", external_id=f"dt_rep{i}"))
+    people = add_dingtalk_reps(db, 60)
     env.fake.chaos_rate = 0.35
     with db.unit_of_work() as s:
-        people = list(s.scalars(select(Person.id).where(Person.code.like("rep%"))))
         enqueue(s, [Outbound(to=ToPerson(pid), text=f"早上好 {pid}", key=f"morning:{pid}") for pid in people],
                 base_key="morning", settings=env.app.settings, now=env.clock.now())
     env.drain(step=1.0)

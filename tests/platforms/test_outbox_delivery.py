@@ -85,6 +85,30 @@ def test_server_errors_are_retried(db: Database, slack: Settings, clock: FixedCl
     assert status(db, key).attempts == 3
 
 
+def test_rate_limits_are_waited_out_past_max_attempts_but_not_for_ever(db: Database, slack: Settings,
+                                                                       clock: FixedClock, fake: FakeSlack) -> None:
+    first, second = put(db, slack, clock, 2)
+    box = outbox(db, slack, clock)
+    limit = slack.outbox.max_attempts
+    fake.fail_next(limit * 2, "429", retry_after=30)  # a long limit: twice as many rounds as max_attempts
+    for _ in range(limit):
+        box.deliver()
+        clock.advance(seconds=31)
+    assert status(db, first).status == OutboxStatus.PENDING and status(db, first).attempts == 0
+    assert box.deliver() == (2, 0)
+    assert sorted(fake.posted_keys()) == sorted([first, second])
+    # A limit that has not lifted after a day ends like any other failure, after max_attempts tries.
+    (late,) = put(db, slack, clock, 1, prefix="late")
+    clock.advance(days=1)
+    fake.fail_next(limit + 5, "429", retry_after=30)
+    for _ in range(limit):
+        box.deliver()
+        clock.advance(seconds=31)
+    row = status(db, late)
+    assert row.status == OutboxStatus.DEAD and "ratelimited" in (row.last_error or "")
+    assert late not in fake.posted_keys()
+
+
 @pytest.mark.parametrize("kind", ["invalid_auth", "channel_not_found"])
 def test_permanent_errors_are_dead_at_once(db: Database, slack: Settings, clock: FixedClock, fake: FakeSlack,
                                            kind: str) -> None:

@@ -296,6 +296,24 @@ def add_dingtalk_ids(db: Any, ids: dict[str, str] | None = None) -> None:
             s.add(Identity(person_id=pid, platform="dingtalk", external_id=staff))
 
 
+def add_dingtalk_reps(db: Any, count: int, *, team_of: str = "zhang") -> list[int]:
+    """Add `count` reps (rep0, rep1 ... with DingTalk ids dt_rep0 ...) to the team of `team_of`; return their ids."""
+    from sqlalchemy import select
+
+    from models import Identity, Person
+
+    with db.unit_of_work() as s:
+        team_id = s.scalar(select(Person.team_id).where(Person.code == team_of))
+        ids = []
+        for i in range(count):
+            rep = Person(code=f"rep{i}", name=f"代表{i}", role="rep", team_id=team_id)
+            s.add(rep)
+            s.flush()
+            s.add(Identity(person_id=rep.id, platform="dingtalk", external_id=f"dt_rep{i}"))
+            ids.append(rep.id)
+        return ids
+
+
 def sign_headers(secret: str, timestamp_ms: int) -> dict[str, str]:
     """The headers DingTalk puts on an HTTP callback."""
     import base64
