@@ -126,7 +126,8 @@ def test_without_a_template_the_buttons_are_commands_and_typing_one_decides(
         assert any("批准" in t for t in env.fake.texts("dt_zhang")[1:])
 
 
-def test_a_card_click_over_the_stream_approves(db: Database, clock: FixedClock, database_url: str) -> None:
+def test_a_collab_request_is_approved_through_a_card_click_over_the_stream(db: Database, clock: FixedClock,
+                                                                          database_url: str) -> None:
     build_org(db)
     add_dingtalk_ids(db)
     api = FakeDingtalk(clock=lambda: clock.now().timestamp())
@@ -139,21 +140,34 @@ def test_a_card_click_over_the_stream_approves(db: Database, clock: FixedClock, 
         stream = DingtalkStream(app)
         thread = threading.Thread(target=stream.run, daemon=True)
         thread.start()
+
+        def push(topic: str, data: dict[str, object], copies: int = 1) -> None:
+            acks = gateway.wait_ack(gateway.push(topic, data, copies=copies), count=copies)
+            assert [a["code"] for a in acks] == [200] * copies
+            app.handling.join()
+            app.outbox.deliver()
+
         try:
             gateway.wait_connections(1)
-            ask = robot_message(sender="dt_zhang", text=ASK, msg_id="msgASK5",
-                                create_at_ms=int(clock.now().timestamp() * 1000))
-            gateway.wait_ack(gateway.push(ROBOT_TOPIC, ask))
-            app.handling.join()
+            push(ROBOT_TOPIC, robot_message(sender="dt_zhang", text=ASK, msg_id="msgASK5",
+                                            create_at_ms=int(clock.now().timestamp() * 1000)))
             card = next(d for d in api.to("dt_msouth") if d.kind == "card")
             assert card.call.body["callbackType"] == "STREAM" and "callbackRouteKey" not in card.call.body
             track = card.call.body["outTrackId"]
-            mid = gateway.push(CARD_TOPIC, card_click(user="dt_msouth", out_track_id=track,
-                                                      action="collab_approve", value=str(request_id(db))))
-            assert gateway.wait_ack(mid)[0]["code"] == 200
-            app.handling.join()
+            rid = str(request_id(db))
+            # Someone else pressing it is refused in words and changes nothing.
+            push(CARD_TOPIC, card_click(user="dt_meast", out_track_id=track, action="collab_approve", value=rid))
+            assert status(db) == "pending" and api.cards[track]["updates"] == []
+            assert len(api.texts("dt_meast")) == 1
+            # The owning region's manager presses it; the same frame comes twice: decided once.
+            push(CARD_TOPIC, card_click(user="dt_msouth", out_track_id=track, action="collab_approve", value=rid),
+                 copies=2)
             assert status(db) == "approved"
-            assert api.cards[track]["updates"][0]["done"] == "true"
+            updates = api.cards[track]["updates"]
+            assert len(updates) == 1 and updates[0]["done"] == "true" and json.loads(updates[0]["buttons"]) == []
+            assert "已批准" in updates[0]["markdown"] and "刘经理" in updates[0]["markdown"]
+            told = [t for t in api.texts("dt_zhang") if "批准" in t and "远航集团" in t]
+            assert len(told) == 1
         finally:
             stream.stop()
             thread.join(10)

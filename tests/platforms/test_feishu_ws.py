@@ -17,8 +17,8 @@ from bot.core.db import Database
 from bot.platforms.feishu.port import FeishuPort
 from bot.platforms.feishu.ws import FeishuConnection, connector
 from bot.wiring import App
-from models import DailyReport, InboundEvent
-from tests.support.fake_feishu import FakeFeishu, add_feishu_ids, card_text, feishu_settings
+from models import CollabRequest, DailyReport, InboundEvent
+from tests.support.fake_feishu import FakeFeishu, add_feishu_ids, card_buttons, card_text, feishu_settings
 from tests.support.feishu_events import card_event, message_event
 from tests.support.org import build_org
 
@@ -132,6 +132,43 @@ def test_a_card_click_is_stored_before_its_answer(env: WsEnv, db: Database) -> N
     with db.unit_of_work() as s:
         assert s.scalar(select(InboundEvent.kind)) == "action"
     env.app.handling.join()
+
+
+def collab_status(db: Database) -> str:
+    with db.unit_of_work() as s:
+        return str(s.scalar(select(CollabRequest.status)))
+
+
+def push_and_handle(env: WsEnv, event: dict[str, Any], *, times: int = 1) -> None:
+    """Push an event over the long connection, wait for its answers, its handling and the sends it made."""
+    before = len(env.fake.ws.acks)
+    env.fake.ws.push(event, times=times)
+    assert env.fake.ws.wait_acks(before + times)
+    assert [ack["code"] for ack in env.fake.ws.acks[before:]] == [200] * times
+    env.app.handling.join()
+    env.app.outbox.deliver()
+
+
+def test_a_collab_request_approved_by_a_card_click_over_the_long_connection(env: WsEnv, db: Database) -> None:
+    env.start()
+    assert env.fake.ws.wait_connected()
+    push_and_handle(env, message_event("ou_zhang", "/协作 远航集团 客户总部在上海，想约采购总监",
+                                       message_id="om_ws_collab"))
+    [card] = env.fake.to("ou_liu")  # 刘经理 manages 华南, which owns 远航集团
+    approve = next(b for b in card_buttons(card.content) if b["action"] == "collab_approve")
+    # Someone who may not decide presses it: refused in words, nothing changes.
+    push_and_handle(env, card_event("ou_chen", "collab_approve", approve["value"], message_id=card.message_id))
+    assert collab_status(db) == "pending" and card.updates == []
+    assert len(env.fake.to("ou_chen")) == 1
+    # The owning region's manager presses it; Feishu pushes the click twice: decided once.
+    push_and_handle(env, card_event("ou_liu", "collab_approve", approve["value"], message_id=card.message_id),
+                    times=2)
+    assert collab_status(db) == "approved"
+    assert len(card.updates) == 1 and card_buttons(card.updates[0]) == []
+    assert "批准" in card_text(card.updates[0]) and "刘经理" in card_text(card.updates[0])
+    assert len(env.fake.to("ou_liu")) == 1  # the card itself changed: no new message to the manager
+    told = [t for t in env.fake.texts("ou_zhang") if "远航集团" in t and "批准" in t]
+    assert len(told) == 1
 
 
 def test_refused_credentials_stop_with_a_clear_message(env: WsEnv) -> None:
