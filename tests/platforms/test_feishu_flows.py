@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.core.clock import FixedClock
 from bot.core.db import Database
@@ -18,7 +18,7 @@ from bot.platforms.feishu.routes import feishu_routes
 from bot.platforms.slack.port import SlackPort
 from bot.wiring import App
 from jobs.runner import run_job
-from models import CollabRequest, OutboxMessage
+from models import CollabRequest, InboundEvent, OutboxMessage
 from tests.support.fake_feishu import (
     HTTP_500,
     RATE,
@@ -31,7 +31,7 @@ from tests.support.fake_feishu import (
     feishu_settings,
 )
 from tests.support.fake_slack import running_fake_slack
-from tests.support.feishu_events import card_event, message_event
+from tests.support.feishu_events import VERIFICATION_TOKEN, card_event, message_event
 from tests.support.org import build_org
 from tests.support.sending import drain
 
@@ -65,6 +65,24 @@ def test_a_collab_request_approved_by_a_card_click_updates_the_card_and_tells_th
     assert "批准" in card_text(card.updates[-1]) and "刘经理" in card_text(card.updates[-1])
     told = [t for t in env.fake.texts("ou_zhang") if "远航集团" in t and "批准" in t]
     assert len(told) == 1
+
+
+@pytest.mark.parametrize("how", ["bad_signature", "stale", "wrong_token"])
+def test_a_forged_or_stale_card_click_is_refused_and_decides_nothing(env: FeishuEnv, db: Database,
+                                                                    how: str) -> None:
+    env.post_event(message_event("ou_zhang", "/协作 远航集团 想约采购总监"))
+    [card] = env.fake.to("ou_liu")
+    approve = card_buttons(card.content)[0]
+    told_before = env.fake.texts("ou_zhang")
+    click = card_event("ou_liu", "collab_approve", approve["value"], message_id=card.message_id,
+                       token="forged" if how == "wrong_token" else VERIFICATION_TOKEN)
+    resp = env.post_event(click, bad_signature=how == "bad_signature",
+                          timestamp=env.now_ts() - 400 if how == "stale" else env.now_ts())
+    assert resp.status_code == 401
+    with db.unit_of_work() as s:
+        assert s.scalar(select(CollabRequest.status)) == "pending"
+        assert s.scalar(select(func.count()).select_from(InboundEvent)) == 1  # only the request itself
+    assert card.updates == [] and env.fake.texts("ou_zhang") == told_before
 
 
 def test_the_morning_fan_out_under_rate_limits_loses_nothing_and_repeats_nothing(
