@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 from bot.core.context import Context
 from bot.core.errors import UserFacingError
@@ -11,6 +10,7 @@ from bot.core.router import Router
 from bot.core.types import Outbound
 from handlers.parsing import ArgError, label_index, parse_leaderboard_args, split_command
 from services.fields import FieldDef, FieldType, normalize_label
+from services.goals import team_total
 from services.leaderboard import team_ranking
 from services.report_fields import field_by_key, load_fields
 
@@ -46,7 +46,7 @@ def show_leaderboard(ctx: Context) -> list[Outbound]:
     start = {"today": today, "week": today - timedelta(days=today.weekday()),
              "month": today.replace(day=1)}[period]
     standings = team_ranking(session=ctx.session, team=team, metric=fdef.key, start=start, end=today)
-    total = sum((s.value for s in standings), Decimal(0))
+    total = team_total(session=ctx.session, team=team, metric=fdef.key, start=start, end=today)
     return [ctx.reply(
         "leaderboard", team=team.name, period=period, start=start.isoformat(), end=today.isoformat(),
         metric=fdef.key, label=fdef.label(ctx.locale), type=str(fdef.type), total=total,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
 from jobs.base import JobContext, JobResult
 from jobs.common import metric_info, progress_item
 from models import Team
-from services.goals import team_progress
+from services.goals import team_progress, team_total
 from services.leaderboard import team_ranking
 from services.report_fields import load_fields
 
@@ -21,7 +20,7 @@ def run(ctx: JobContext, *, team: Team, day: date) -> JobResult:
     standings = team_ranking(session=ctx.session, team=team, metric=metric, start=day, end=day)
     ranking = [{"rank": s.rank, "code": s.code, "name": s.name, "value": s.value, "reported": s.reported}
                for s in standings]
-    total = sum((s.value for s in standings), Decimal(0))
+    total = team_total(session=ctx.session, team=team, metric=metric, start=day, end=day)
     goal = next((progress_item(p, fields, locale) for p in
                  team_progress(session=ctx.session, team=team, day=day, calendar=ctx.calendar)
                  if p.metric == metric), None)

@@ -55,6 +55,7 @@ __all__ = [
     "set_goal",
     "set_goal_for",
     "team_progress",
+    "team_total",
     "time_progress",
     "unit_progress",
     "units_progress",
@@ -296,6 +297,12 @@ def _sums(session: Session, condition: ColumnElement[bool], metrics: Sequence[st
             for metric in extras:
                 out[metric] += _num((extra or {}).get(metric))
     return out, done
+
+
+def team_total(*, session: Session, team: Team, metric: str, start: date, end: date) -> Decimal:
+    """Return the total of a metric over every report filed in the team from start to end: sellers or not,
+    as the team's goal counts it (the evening post and /leaderboard show this beside the ranking)."""
+    return _sums(session, DailyReport.team_id == team.id, [metric], start, end)[0][metric]
 
 
 def metric_totals(*, session: Session, person_ids: Iterable[int], metric: str, start: date,

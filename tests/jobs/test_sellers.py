@@ -64,6 +64,8 @@ def test_demo_team_shows_no_manager_without_a_personal_goal(settings: Settings, 
     evening = _team_post(db, "evening")
     assert "1. 张伟 12.5万" in evening and "未交日报（4/5）" in evening
     assert "陈建林" not in evening  # reported 3万 today, but is no seller: not ranked, not counted
+    # though the team's total counts every report filed in the team, as its goal does (12.5万 + 3万)
+    assert "团队今日合计：15.5万" in evening
 
     run(app, "weekly", "2026-11-23T08:45+08:00", ["sh1"])
     weekly = _team_post(db, "weekly")
