@@ -32,6 +32,8 @@ def progress_item(progress: Any, fields: tuple[FieldDef, ...], locale: str) -> d
         "pct_stretch": progress.pct_stretch,
         "remaining_workdays": progress.remaining_workdays,
         "run_rate": progress.run_rate,
+        "period": progress.period,
+        "period_kind": progress.period_kind,
     }
 
 

@@ -1,4 +1,4 @@
-"""Morning prompt: month goal progress, run rate, follow-ups due today, and today's three key actions."""
+"""Morning prompt: month goal progress (or the quarter's or year's if that is the goal set), run rate, follow-ups due today, and today's three key actions."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from jobs.base import JobContext, JobResult
 from jobs.common import followup_data, progress_item
 from models import FollowUp, Goal, GoalScope, Team
 from services.followups import due_for, refresh
-from services.goals import month_period, person_progress
+from services.goals import person_progress, personal_periods
 from services.report_fields import load_fields
 
 
@@ -24,9 +24,10 @@ def run(ctx: JobContext, *, team: Team, day: date) -> JobResult:
     # thousands costs per-person queries only for those who have something to show.
     codes = [r.code for r in reps]
     with_goal: set[str] = set()
+    periods = [str(p) for p in personal_periods(day)]
     for start in range(0, len(codes), 500):
         with_goal |= set(s.scalars(select(Goal.code).where(
-            Goal.scope == GoalScope.USER, Goal.period == str(month_period(day)),
+            Goal.scope == GoalScope.USER, Goal.period.in_(periods),
             Goal.code.in_(codes[start:start + 500]))))
     ids = [r.id for r in reps]
     with_due: set[int] = set()

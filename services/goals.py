@@ -47,6 +47,7 @@ __all__ = [
     "month_period",
     "parse_period",
     "person_progress",
+    "personal_periods",
     "propose_split",
     "propose_split_for",
     "region_progress",
@@ -360,6 +361,7 @@ class Progress:
     pct_stretch: Decimal | None
     remaining_workdays: int
     run_rate: Decimal
+    period_kind: str = PeriodKind.MONTH.value
 
     def as_dict(self) -> dict[str, Any]:
         """Return plain data for templates."""
@@ -384,6 +386,7 @@ def _progress(target: GoalTarget, goals: Sequence[Any], sums: dict[str, Decimal]
             period=str(period), target=goal.target, floor=goal.floor, stretch=goal.stretch, actual=actual,
             pct_target=_pct(actual, goal.target), pct_floor=_pct(actual, goal.floor),
             pct_stretch=_pct(actual, goal.stretch), remaining_workdays=remaining, run_rate=rate,
+            period_kind=period.kind.value,
         ))
     return out
 
@@ -453,10 +456,22 @@ def _view(session: Session, target: GoalTarget, day: date, calendar: WorkCalenda
 
 
 def person_progress(*, session: Session, person: Person, day: date, calendar: WorkCalendar) -> list[Progress]:
-    """Return the person's progress this month (the month of `day`) for every metric with a goal."""
+    """Return the person's progress this month (the month of `day`) for every metric with a goal; with no
+    goal for the month, the quarter's, or else the year's (a quota set for a longer period: `period_kind` says)."""
     region_id = person.team.region_id if person.team is not None else None
     target = GoalTarget(GoalScope.USER, person.code, person.name, person.id, region_id)
-    return _view(session, target, day, calendar)
+    for period in personal_periods(day):
+        progress = _view(session, target, day, calendar, period)
+        if progress:
+            return progress
+    return []
+
+
+def personal_periods(day: date) -> tuple[Period, Period, Period]:
+    """The periods whose personal goal is shown as a person's own progress on `day`, in order of preference:
+    its month, its quarter, its year."""
+    return (month_period(day), Period(PeriodKind.QUARTER, day.year, (day.month - 1) // 3 + 1),
+            Period(PeriodKind.YEAR, day.year))
 
 
 def team_progress(*, session: Session, team: Team, day: date, calendar: WorkCalendar) -> list[Progress]:

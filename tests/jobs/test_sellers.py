@@ -84,6 +84,8 @@ def test_player_coach_with_a_goal_is_ranked_prompted_reminded_and_chased(setting
     chat = Chat(settings, db, FixedClock(MONDAY))
     # A quarter goal is a quota carried through each of its months: chenjl sells in November.
     assert "已设定目标：陈建林（chenjl）2026-Q4" in chat.say("admin", "/目标 设定 个人 chenjl 2026-Q4 签约 90万")
+    mine = chat.say("chenjl", "/目标").split("**团队")[0]
+    assert "我的目标（2026-Q4）" in mine and "/ 目标 90万" in mine, mine
     with db.unit_of_work() as s:  # and owns a customer whose follow-up is two workdays overdue
         c = s.scalar(select(Customer).where(Customer.name == "静安置业"))
         assert c is not None
@@ -92,6 +94,10 @@ def test_player_coach_with_a_goal_is_ranked_prompted_reminded_and_chased(setting
     run(app, "morning", "2026-11-24T08:45+08:00", ["sh1"])
     assert "chenjl" in _targets(db, "morning")
     assert "(chenjl) ──" in out.getvalue() and "今日三件事" in out.getvalue().split("(chenjl) ──")[1]
+    prompt = out.getvalue().split("(chenjl) ──")[1].split("今日三件事")[0]
+    # no month goal, so the quarter's quota is shown, not "本月还没有设置目标"
+    assert "本季度目标（2026-Q4）" in prompt and "- 签约：" in prompt and "/ 90万" in prompt, prompt
+    assert "还没有设置目标" not in prompt
     run(app, "reminder", "2026-11-24T17:30+08:00", ["sh1"])
     assert "chenjl" in _targets(db, "reminder")
     run(app, "nudges", "2026-11-24T10:00+08:00", ["sh1"])
