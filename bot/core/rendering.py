@@ -72,7 +72,8 @@ def format_number(value: Any, locale: str = "zh-CN") -> str:
     amount = _num(value)
     if amount == amount.to_integral():
         return f"{int(amount):,}"
-    return _trim(amount)
+    # at most two decimals, trailing zeros dropped, thousands separated like whole numbers: 95,238.1
+    return f"{amount.quantize(Decimal('0.01'), ROUND_HALF_UP):,f}".rstrip("0").rstrip(".")
 
 
 def format_pct(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""format_money: how amounts read in each locale (12.5万 / 125,000), as the templates show them."""
+"""format_money and format_number: how amounts and counts read in each locale (12.5万 / 125,000, 95,238.1)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.core.rendering import Renderer, format_money
+from bot.core.rendering import Renderer, format_money, format_number
 
 
 @pytest.mark.parametrize(("value", "zh", "en"), [
@@ -45,3 +45,17 @@ def test_money_filter_in_a_template() -> None:
     renderer = Renderer(lambda name, locale: "{{ x|money(locale) }}")
     assert renderer.render("any", "zh-CN", x=Decimal("125000")) == "12.5万"
     assert renderer.render("any", "en", x=Decimal("125000")) == "125,000"
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ("3", "3"),
+    ("12000", "12,000"),
+    ("95238.1", "95,238.1"),  # a count's run rate: separated like a whole number
+    ("95238.104", "95,238.1"),
+    ("2.5", "2.5"),
+    ("0.333", "0.33"),
+    ("99.999", "100"),
+    ("-1234.5", "-1,234.5"),
+])
+def test_counts_keep_thousands_separators_with_decimals(value: str, shown: str) -> None:
+    assert format_number(Decimal(value)) == shown
