@@ -177,11 +177,8 @@ def stalled(*, session: Session, settings: Settings, today: date) -> list[Custom
     cutoff = today - timedelta(days=settings.rules.stalled_days)
     query = (select(Customer).where(Customer.stage.not_in(list(_NOT_STALLED)))
              .options(selectinload(Customer.owner), selectinload(Customer.region)).order_by(Customer.name))
-    out = []
-    for c in session.scalars(query):
-        since = c.stage_changed_at or c.created_at
-        if since.date() <= cutoff:
-            out.append(c)
+    out = [c for c in session.scalars(query) if (c.stage_changed_at or c.created_at).date() <= cutoff]
+    out.sort(key=lambda c: (c.stage_changed_at or c.created_at).date())  # stuck longest first, then by name
     return out
 
 

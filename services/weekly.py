@@ -13,7 +13,7 @@ from bot.core.settings import Settings
 from models import Customer, FollowUp, FollowUpStatus, GoalScope, Team
 from services.calendar import WorkCalendar
 from services.fields import Stage, stage_label
-from services.goals import region_subtree
+from services.goals import region_subtree, team_total
 from services.leaderboard import team_ranking
 from services.scores import activity_scores, prorated_target
 
@@ -53,7 +53,8 @@ def person_rows(*, session: Session, settings: Settings, calendar: WorkCalendar,
         score = scores.get(s.person_id)
         rows.append({"rank": s.rank, "code": s.code, "name": s.name, "actual": s.value, "target": target,
                      "pct": pct(s.value, target), "score": score.total if score else 0})
-    actual = sum((s.value for s in standings), ZERO)
+    # every report filed in the team, a manager's included, as the team's goal counts it (services.goals)
+    actual = team_total(session=session, team=team, metric=metric, start=start, end=end)
     team_target = prorated_target(session=session, scope=GoalScope.TEAM, code=team.code, metric=metric,
                                   start=start, end=end, calendar=calendar)
     if team_target is None and any_target:

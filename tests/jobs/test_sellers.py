@@ -71,6 +71,7 @@ def test_demo_team_shows_no_manager_without_a_personal_goal(settings: Settings, 
     weekly = _team_post(db, "weekly")
     assert "1. 张伟 18万" in weekly and "活跃度" in weekly and "陈建林" not in weekly
     assert weekly.count("· 活跃度") == 5
+    assert "团队合计：39万 / 47.62万" in weekly  # 18万 + 12万 ranked, and the manager's 9万 counted in the total
     assert "chenjl" in _targets(db, "weekly")  # the manager still gets the weekly review
 
     split = _split(settings, db)
