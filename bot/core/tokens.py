@@ -11,10 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import httpx
 from sqlalchemy.exc import IntegrityError
 
-from bot.core.clock import Clock
+from bot.core.clock import Clock, SystemClock
 from bot.core.db import Database
+from bot.core.settings import Settings
 from models import KeyValue
 
 MARGIN = timedelta(seconds=300)  # refresh a little before the platform's own expiry
@@ -80,3 +82,46 @@ class SharedToken:
                     row.value, row.expires_at = token.value, token.expires_at
         except IntegrityError:  # another process stored one at the same moment; ours is valid too
             pass
+
+
+class TokenClient:
+    """What the clients of the platform APIs that use an app token share (WeCom, DingTalk, Feishu).
+
+    The API's base URL (`base`, ending in /), the settings and clock, an HTTP client (closed by
+    close() when it is ours), the database of the token cache (opened when first needed), and the
+    app token: `token(stale=...)` and `forget_token()`. A subclass says how to fetch a token.
+    """
+
+    def __init__(self, settings: Settings, *, base_url: str, cache_key: str, db: Database | None = None,
+                 clock: Clock | None = None, http: httpx.Client | None = None) -> None:
+        self.settings = settings
+        self.base = base_url.rstrip("/") + "/"
+        self.clock = clock or SystemClock()
+        self._db = db
+        self._own_http = http is None
+        self.http = http or httpx.Client(timeout=settings.outbox.http_timeout_seconds)
+        self.cache_key = cache_key
+        self._token = SharedToken(cache_key=cache_key, memo_key=f"{self.base}|{cache_key}", clock=self.clock,
+                                  db=lambda: self.db, fetch=self._fetch_token)
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = Database(self.settings.database.url)
+        return self._db
+
+    def close(self) -> None:
+        if self._own_http:
+            self.http.close()
+
+    def token(self, *, stale: str | None = None) -> str:
+        """Return a valid token; `stale` is one the platform just refused."""
+        return self._token.get(stale=stale)
+
+    def forget_token(self) -> None:
+        """Drop the cached token in this process (tests, or after a secret change)."""
+        self._token.forget()
+
+    def _fetch_token(self, now: datetime) -> Token:
+        """Ask the platform for a new token (raise when it will not give one)."""
+        raise NotImplementedError

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
-from bot.core.clock import Clock, SystemClock
+from bot.core.clock import Clock
 from bot.core.db import Database
 from bot.core.settings import Settings
-from bot.core.tokens import SharedToken, Token
+from bot.core.tokens import Token, TokenClient
 
 log = logging.getLogger("salesbot.dingtalk")
 
@@ -85,45 +85,24 @@ class QuotaExceeded(Exception):
     """DingTalk said the organisation's monthly API quota is used up (90020)."""
 
 
-class DingtalkClient:
+class DingtalkClient(TokenClient):
     """Call DingTalk with the app's access token; at most one token refresh per call."""
 
     def __init__(self, settings: Settings, *, db: Database | None = None, clock: Clock | None = None,
                  http: httpx.Client | None = None) -> None:
-        self.settings = settings
         cfg = settings.dingtalk
-        self.api = cfg.api_base_url.rstrip("/") + "/"
+        super().__init__(settings, base_url=cfg.api_base_url, cache_key=f"dingtalk_token:{cfg.client_id}", db=db,
+                         clock=clock, http=http)
         self.oapi = cfg.oapi_base_url.rstrip("/") + "/"
-        self.clock = clock or SystemClock()
-        self._db = db
-        self._own_http = http is None
-        self.http = http or httpx.Client(timeout=settings.outbox.http_timeout_seconds)
-        self.cache_key = f"dingtalk_token:{cfg.client_id}"
-        self._token = SharedToken(cache_key=self.cache_key, memo_key=f"{self.api}|{self.cache_key}",
-                                  clock=self.clock, db=lambda: self.db, fetch=lambda _now: self.fetch_token())
-
-    @property
-    def db(self) -> Database:
-        if self._db is None:
-            self._db = Database(self.settings.database.url)
-        return self._db
-
-    def close(self) -> None:
-        if self._own_http:
-            self.http.close()
 
     # -- access token ---------------------------------------------------------------------
-    def token(self, *, stale: str | None = None) -> str:
-        """Return a valid access token; `stale` is one DingTalk just refused."""
-        return self._token.get(stale=stale)
-
-    def forget_token(self) -> None:
-        self._token.forget()
+    def _fetch_token(self, now: datetime) -> Token:
+        return self.fetch_token()
 
     def fetch_token(self) -> Token:
         """POST /v1.0/oauth2/accessToken with the AppKey and AppSecret (raises TokenRefused or ApiUnavailable)."""
         cfg = self.settings.dingtalk
-        reply = self._request("POST", self.api + "v1.0/oauth2/accessToken",
+        reply = self._request("POST", self.base + "v1.0/oauth2/accessToken",
                               json={"appKey": cfg.client_id, "appSecret": cfg.client_secret.get_secret_value()})
         value = reply.data.get("accessToken")
         if not reply.ok or not isinstance(value, str) or not value:
@@ -162,7 +141,7 @@ class DingtalkClient:
         """Call a v1.0 API with the access token in its header; refresh it once if DingTalk refuses it."""
         token = self.token()
         for attempt in range(2):
-            reply = self._request(method, self.api + path, json=json, headers={TOKEN_HEADER: token})
+            reply = self._request(method, self.base + path, json=json, headers={TOKEN_HEADER: token})
             if reply.ok or reply.kind != TOKEN or attempt == 1:
                 return reply
             log.info("dingtalk refused the access token (%s); refreshing once", reply.code)

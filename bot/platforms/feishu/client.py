@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 
-from bot.core.clock import Clock, SystemClock
+from bot.core.clock import Clock
 from bot.core.db import Database
 from bot.core.settings import Settings
-from bot.core.tokens import SharedToken, Token
+from bot.core.tokens import Token, TokenClient
 
 log = logging.getLogger("salesbot.feishu")
 
@@ -61,39 +61,15 @@ def _reset_seconds(headers: httpx.Headers) -> float | None:
         return None
 
 
-class FeishuClient:
+class FeishuClient(TokenClient):
     """Call the Feishu API with the app's tenant_access_token; at most one token refresh per call."""
 
     def __init__(self, settings: Settings, *, db: Database | None = None, clock: Clock | None = None,
                  http: httpx.Client | None = None) -> None:
-        self.settings = settings
-        self.base = settings.feishu.api_base_url.rstrip("/") + "/"
-        self.clock = clock or SystemClock()
-        self._db = db
-        self._own_http = http is None
-        self.http = http or httpx.Client(timeout=settings.outbox.http_timeout_seconds)
-        cache_key = f"feishu_token:{settings.feishu.app_id}"
-        self._token = SharedToken(cache_key=cache_key, memo_key=f"{self.base}|{cache_key}", clock=self.clock,
-                                  db=lambda: self.db, fetch=self._fetch_token)
-
-    @property
-    def db(self) -> Database:
-        if self._db is None:
-            self._db = Database(self.settings.database.url)
-        return self._db
-
-    def close(self) -> None:
-        if self._own_http:
-            self.http.close()
+        super().__init__(settings, base_url=settings.feishu.api_base_url,
+                         cache_key=f"feishu_token:{settings.feishu.app_id}", db=db, clock=clock, http=http)
 
     # -- tenant_access_token --------------------------------------------------------------------
-    def token(self, *, stale: str | None = None) -> str:
-        """Return a valid tenant_access_token; `stale` is one Feishu just refused."""
-        return self._token.get(stale=stale)
-
-    def forget_token(self) -> None:
-        self._token.forget()
-
     def fetch_token(self) -> Reply:
         """Ask for a tenant_access_token with the app id and secret (no cache): the raw answer."""
         feishu = self.settings.feishu

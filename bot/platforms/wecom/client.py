@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 
-from bot.core.clock import Clock, SystemClock
+from bot.core.clock import Clock
 from bot.core.db import Database
 from bot.core.settings import Settings
-from bot.core.tokens import SharedToken, Token
+from bot.core.tokens import Token, TokenClient
 
 log = logging.getLogger("salesbot.wecom")
 
@@ -56,40 +56,16 @@ class ApiReply:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-class WecomClient:
+class WecomClient(TokenClient):
     """Call the WeCom API with the app's access token; at most one token refresh per call."""
 
     def __init__(self, settings: Settings, *, db: Database | None = None, clock: Clock | None = None,
                  http: httpx.Client | None = None) -> None:
-        self.settings = settings
-        self.base = settings.wecom.api_base_url.rstrip("/") + "/"
-        self.clock = clock or SystemClock()
-        self._db = db
-        self._own_http = http is None
-        self.http = http or httpx.Client(timeout=settings.outbox.http_timeout_seconds)
-        self.cache_key = f"wecom_token:{settings.wecom.corp_id}:{settings.wecom.agent_id}"
-        self._token = SharedToken(cache_key=self.cache_key, memo_key=f"{self.base}|{self.cache_key}",
-                                  clock=self.clock, db=lambda: self.db, fetch=self._fetch_token)
-
-    @property
-    def db(self) -> Database:
-        if self._db is None:
-            self._db = Database(self.settings.database.url)
-        return self._db
-
-    def close(self) -> None:
-        if self._own_http:
-            self.http.close()
+        wecom = settings.wecom
+        super().__init__(settings, base_url=wecom.api_base_url,
+                         cache_key=f"wecom_token:{wecom.corp_id}:{wecom.agent_id}", db=db, clock=clock, http=http)
 
     # -- access token ---------------------------------------------------------------------
-    def token(self, *, stale: str | None = None) -> str:
-        """Return a valid access token; `stale` is one WeCom just refused."""
-        return self._token.get(stale=stale)
-
-    def forget_token(self) -> None:
-        """Drop the cached token in this process (tests, or after a secret change)."""
-        self._token.forget()
-
     def _fetch_token(self, now: datetime) -> Token:
         wecom = self.settings.wecom
         reply = self._request("GET", "gettoken", params={
