@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_
 
 from models import Person, Role
-from services.goals import Progress
+from services.goals import Period, PeriodKind, Progress
 from services.sellers import seller_condition as sellers_between
 from services.sellers import seller_periods
 
@@ -31,6 +31,11 @@ def progress_row(progress: Progress | None, time_pct: Decimal | None) -> dict[st
     return {"floor": progress.floor, "target": progress.target, "stretch": progress.stretch,
             "pct": progress.pct_target, "run_rate": progress.run_rate, "remaining": progress.remaining_workdays,
             "progress": {"pct": progress.pct_target, "time": time_pct}}
+
+
+def forecast_label(t: Any, period: Period) -> str:
+    """The forecast's heading: month-end, quarter-end, year-end or end-of-week, as the period shown is."""
+    return t("col.forecast" if period.kind is PeriodKind.MONTH else f"col.forecast.{period.kind}")
 
 
 def pace_word(pct: Decimal | None, time_pct: Decimal | None) -> str:

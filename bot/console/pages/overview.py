@@ -12,33 +12,38 @@ from starlette.responses import Response
 
 from bot.console import params
 from bot.console.charts import line_chart
-from bot.console.pages.common import MANAGERS, ZERO, pace_word, progress_row, seller_condition
+from bot.console.pages.common import MANAGERS, ZERO, forecast_label, pace_word, progress_row, seller_condition
 from bot.console.tables import Column, Table
 from bot.console.web import BadInput, View, page
 from bot.core.rendering import format_money, format_number
 from models import DailyReport, GoalScope, Person, Region, Team
 from services.calendar import WorkCalendar
 from services.fields import FieldDef, FieldType
-from services.forecast import forecast
+from services.forecast import Outlook, assumptions, forecast
 from services.goals import GoalTarget, Period, Progress, time_progress, units_progress
 from services.leaderboard import team_ranking
 
 RANKING_SHOWN = 10
 
 
-def forecast_for(view: View, targets: list[GoalTarget], span: params.Span, metric: str) -> dict[tuple[str, str], Any]:
-    """The period-end forecast column (issue 16): services.forecast once for each top unit of the tree."""
+def forecast_for(view: View, targets: list[GoalTarget], span: params.Span,
+                 metric: str) -> tuple[dict[tuple[str, str], Any], list[Outlook]]:
+    """The period-end forecast column (issue 16): services.forecast once for each top unit of the tree.
+
+    Returns each unit's projection by (scope, code), and the outlooks (for their assumptions in words)."""
     session, regions = view.session, {u.id for u in targets if u.scope is GoalScope.REGION}
     parents = dict(session.execute(select(Region.id, Region.parent_id).where(Region.id.in_(regions))).all())
     tops = [u for u in targets if (u.scope is GoalScope.REGION and parents.get(u.id) not in regions)
             or (u.scope is GoalScope.TEAM and u.region_id not in regions)]
     out: dict[tuple[str, str], Any] = {}
+    outlooks = []
     for top in tops:
         outlook = forecast(session=session, unit=session.get(Region if top.scope is GoalScope.REGION else Team, top.id),
                            period=span.period, metric=metric, day=span.as_of, calendar=params.calendar(view),
                            settings=view.settings, people=top.scope is GoalScope.TEAM)
         out.update({(n.scope, n.code): n.projection for n in outlook.nodes})
-    return out
+        outlooks.append(outlook)
+    return out, outlooks
 
 
 def _tree(view: View, region: Region | None, team: Team | None, span: params.Span) -> list[tuple[GoalTarget, int]]:
@@ -191,7 +196,7 @@ def overview(view: View) -> Response:
     progress = units_progress(session=session, targets=targets, period=span.period, day=span.as_of,
                               calendar=calendar, metric=metric.key)
     time_pct = time_progress(calendar, span.period, span.as_of)
-    forecasts = forecast_for(view, targets, span, metric.key)
+    forecasts, outlooks = forecast_for(view, targets, span, metric.key)
     money = metric.type is FieldType.MONEY
     rows = []
     for unit, depth in units:
@@ -217,7 +222,7 @@ def overview(view: View) -> Response:
                Column("progress", t("col.pct"), "progress"), Column("run_rate", t("col.run_rate"), kind),
                Column("remaining", t("col.remaining"), "number")]
     if forecasts:
-        columns.append(Column("forecast", t("col.forecast"), kind))
+        columns.append(Column("forecast", forecast_label(view.t, span.period), kind))
     tree = Table("main", t("overview.tree"), columns, rows)
     ranking_rows = _ranking(view, focus if team is not None else None, team_ids, metric, span)
     ranking = Table("ranking", t("overview.ranking"), [
@@ -248,6 +253,11 @@ def overview(view: View) -> Response:
                        top_label=fmt(peak), title=t("overview.trend_title", metric=metric.label(view.locale),
                                                     period=period_text))
     reported, sellers = _reported(view, team_ids or [], span.end) if team_ids else (0, 0)
+    # the assumptions of the forecast shown first: the focus unit's (its open pipeline), else the first top's
+    how: list[str] = []
+    if outlooks:
+        node = outlooks[0].node(focus.scope, focus.code) if focus is not None else None
+        how = assumptions(outlook=outlooks[0], locale=view.locale, node=node)
     filters = {"period": period_text, "metric": metric.key, "region": region_code, "team": team_code}
     return view.respond(
         "overview.html", tables=[tree, ranking], filters=filters, span=span, period_text=period_text,
@@ -255,4 +265,4 @@ def overview(view: View) -> Response:
         pace=pace_word(head["pct"] if head else None, time_pct), prev=prev, prev_same=prev_same,
         prev_total=prev_total, now_total=now_total, change=change, chart=chart, reported=reported,
         sellers=sellers, metrics=params.metrics(view), region_code=region_code, team_code=team_code,
-        focus=focus, top=ranking_rows[:3])
+        focus=focus, top=ranking_rows[:3], how=how)

@@ -9,12 +9,13 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from bot.console import params
-from bot.console.pages.common import progress_row, report_state
+from bot.console.pages.common import forecast_label, progress_row, report_state
 from bot.console.tables import Column, Table
 from bot.console.web import View, page
 from models import Customer, DailyReport, FollowUp, FollowUpStatus, GoalScope, Visit
 from services.fields import FieldType, Stage, stage_label
 from services.followups import kind_label
+from services.forecast import Outlook, assumptions, forecast
 from services.goals import GoalTarget, time_progress, unit_progress
 from services.report_fields import get_value, load_fields
 from services.scores import activity_scores
@@ -40,17 +41,37 @@ def person_page(view: View) -> Response:
     target = GoalTarget(GoalScope.USER, person.code, person.name, person.id, region_id)
     time_pct = time_progress(calendar, span.period, span.as_of)
     labels = {f.key: f for f in fields}
+    # the period-end forecast of each metric with a goal, and of the team's main metric (the card)
+    main = person.team.main_metric if person.team is not None else "signed_amount"
+    main = main if main in labels and labels[main].type is not FieldType.TEXT else "signed_amount"
+    outlooks: dict[str, Outlook] = {}
+
+    def projected(metric: str) -> Outlook | None:
+        fdef = labels.get(metric)
+        if fdef is None or fdef.type is FieldType.TEXT:
+            return None
+        if metric not in outlooks:
+            outlooks[metric] = forecast(session=session, unit=person, period=span.period, metric=metric,
+                                        day=span.as_of, calendar=calendar, settings=view.settings)
+        return outlooks[metric]
+
     goal_rows = []
     for p in unit_progress(session=session, target=target, period=span.period, day=span.as_of, calendar=calendar):
         fdef = labels.get(p.metric)
+        outlook = projected(p.metric)
         goal_rows.append({"metric": fdef.label(locale) if fdef else p.metric, "actual": p.actual,
-                          "_money": bool(fdef and fdef.type is FieldType.MONEY), **progress_row(p, time_pct)})
+                          "_money": bool(fdef and fdef.type is FieldType.MONEY), **progress_row(p, time_pct),
+                          "forecast": outlook.root.projection if outlook is not None else None})
+    card = projected(main)
+    assert card is not None
+    how = assumptions(outlook=card, locale=locale, node=card.root)
     goals = Table("main", t("person.goals"), [
         Column("metric", t("col.metric")), Column("floor", t("col.floor"), "number"),
         Column("target", t("col.target"), "number"), Column("stretch", t("col.stretch"), "number"),
         Column("actual", t("col.actual"), "number", link=lambda r: "#t-reports"),
         Column("progress", t("col.pct"), "progress"), Column("run_rate", t("col.run_rate"), "number"),
-        Column("remaining", t("col.remaining"), "number")], goal_rows, empty=t("person.no_goals"))
+        Column("remaining", t("col.remaining"), "number"),
+        Column("forecast", forecast_label(view.t, span.period), "number")], goal_rows, empty=t("person.no_goals"))
     # reports, day by day: every workday, and any other day with a report
     reports = {r.day: r for r in session.scalars(select(DailyReport).where(
         DailyReport.person_id == person.id, DailyReport.day >= span.start, DailyReport.day <= span.end))}
@@ -114,4 +135,7 @@ def person_page(view: View) -> Response:
         list(reversed(score_rows)))
     filters = {"person": person.code, "period": span.text or str(span.period)}
     return view.respond("person.html", tables=[goals, report_table, visits, followups, scores], filters=filters,
-                        subject=person, span=span, gaps=gaps, workdays=len(workdays), time_pct=time_pct)
+                        subject=person, span=span, gaps=gaps, workdays=len(workdays), time_pct=time_pct,
+                        outlook=card, forecast_title=forecast_label(view.t, span.period),
+                        forecast_money=labels[main].type is FieldType.MONEY, forecast_metric=labels[main].label(locale),
+                        how=how)
