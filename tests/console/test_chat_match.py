@@ -1,0 +1,80 @@
+"""The console's figures are the chat's: the evening post of a team and the console's pages for that evening."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from httpx import Response
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from bot.core.db import Database
+from bot.core.rendering import format_money
+from bot.wiring import App
+from jobs.runner import run_job
+from models import DailyReport, OutboxMessage
+from tests.console.test_pages import _seed
+from tests.support.org import Org
+
+EVENING = date(2026, 11, 23)
+TODAY = {"zhang": Decimal("123456.78")}  # an amount that needs its cents; 李娜 has not reported today
+
+
+def _rows(resp: Response) -> list[list[str]]:
+    assert resp.status_code == 200, resp.text[:300]
+    return list(csv.reader(io.StringIO(resp.content.decode("utf-8-sig"))))
+
+
+def test_the_console_shows_the_evening_posts_figures(app: App, db: Database, org: Org,
+                                                     sign_in: Callable[[str], TestClient]) -> None:
+    _seed(db, org)
+    with db.unit_of_work() as s:
+        for code, amount in TODAY.items():
+            s.add(DailyReport(person_id=org.ids[f"user:{code}"], team_id=org.ids["team:sh1"], day=EVENING,
+                              signed_amount=amount, visits=2, extra={},
+                              submitted_at=datetime(2026, 11, 23, 9, tzinfo=UTC)))
+    summary = run_job(db=db, settings=app.settings, clock=app.clock, name="evening", team_codes=["sh1"],
+                      at=datetime(2026, 11, 23, 10, 30, tzinfo=UTC), outbox=app.outbox)
+    assert summary.ran
+    with db.unit_of_work() as s:
+        posts = [m.payload["text"] for m in s.scalars(select(OutboxMessage).where(
+            OutboxMessage.key.like(f"job:evening:sh1:{EVENING}:%")))]
+    assert posts
+    post = posts[0]
+    c = sign_in("mgr_east")
+    day = EVENING.isoformat()
+
+    # each person's amount today: the post's line and the person page's report of that day, to the cent
+    for code, name in (("zhang", "张伟"),):
+        line = re.search(rf"\d+\. {name} (\S+)", post)
+        assert line, post
+        reports = _rows(c.get(f"/console/people/{code}?period={day}&format=csv&table=reports"))
+        amount_col = reports[0].index("签约")
+        row = next(r for r in reports[1:] if r[0] == day)
+        assert Decimal(row[amount_col]) == TODAY[code]
+        assert line[1] == format_money(Decimal(row[amount_col]), "zh-CN")
+
+    # the team's month so far against its goal: the post's line and the overview's row for the team
+    month = re.search(r"本月目标：(\S+) / (\S+)（(\d+)%）", post)
+    assert month, post
+    tree = _rows(c.get(f"/console/overview?team=sh1&period={day}&format=csv"))
+    header, sh1 = tree[0], next(r for r in tree[1:] if r[0] == "上海一组")
+    actual, target = Decimal(sh1[header.index("实际")]), Decimal(sh1[header.index("目标")])
+    assert actual == Decimal("358333.88") + sum(TODAY.values())  # to the cent: the seeded month plus today
+    assert (format_money(actual, "zh-CN"), format_money(target, "zh-CN")) == (month[1], month[2])
+    assert round(Decimal(sh1[header.index("达成率")])) == int(month[3])
+
+    # who has not reported: the post's names and the reports page's, and the overview's count
+    missing = re.search(r"未交日报（(\d+)/(\d+)）：(.+)", post)
+    assert missing and missing[3] == "李娜", post
+    sheet = _rows(c.get(f"/console/reports?day={day}&team=sh1&format=csv"))
+    state, name_col = sheet[0].index("状态"), sheet[0].index("人员")
+    assert sorted(r[name_col] for r in sheet[1:] if r[state] == "未交") == sorted(missing[3].split("、"))
+    html = c.get(f"/console/overview?team=sh1&period={day}").text
+    sellers = int(missing[2])
+    assert f">{sellers - int(missing[1])}/{sellers}</a>" in html
