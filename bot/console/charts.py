@@ -8,7 +8,7 @@ from decimal import Decimal
 from markupsafe import Markup, escape
 
 WIDTH, HEIGHT = 640, 220
-PAD_L, PAD_R, PAD_T, PAD_B = 8, 8, 14, 24
+PAD_L, PAD_R, PAD_T, PAD_B = 8, 8, 24, 32  # room for labels drawn larger on a phone (console.css)
 
 
 def line_chart(series: Sequence[tuple[str, Sequence[Decimal | None]]], *, labels: tuple[str, str],
@@ -33,6 +33,6 @@ def line_chart(series: Sequence[tuple[str, Sequence[Decimal | None]]], *, labels
             parts.append(f'<polyline class="{escape(css)}" points="{points}"/>')
     parts.append(f'<text x="{PAD_L}" y="{HEIGHT - 6}">{escape(labels[0])}</text>')
     parts.append(f'<text x="{WIDTH - PAD_R}" y="{HEIGHT - 6}" text-anchor="end">{escape(labels[1])}</text>')
-    parts.append(f'<text x="{PAD_L}" y="{PAD_T - 2}">{escape(top_label)}</text>')
+    parts.append(f'<text x="{PAD_L}" y="{PAD_T - 5}">{escape(top_label)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
