@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 import anyio
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -23,7 +24,7 @@ from bot.console.tables import Table, export_response
 from bot.core.context import person_locale
 from bot.core.rendering import format_day, format_money, format_number, format_pct
 from bot.core.settings import Settings
-from models import Person
+from models import Person, Region, Team
 from services.console_auth import Signed, load_session
 from services.scope import OutOfScope, Scope, scope_for
 
@@ -328,12 +329,35 @@ def _handle(rt: Runtime, spec: PageSpec, request: Request, form: Mapping[str, st
             response = spec.func(view)
             savepoint.commit()
             return response
-        except OutOfScope:
+        except OutOfScope as missing:
             savepoint.rollback()
-            return error_page(NotFound(), locale, person=person, csrf_token=signed.csrf_token)
+            return error_page(not_found(session, view, missing), locale, person=person, csrf_token=signed.csrf_token)
         except ConsoleError as err:
             savepoint.rollback()
             return error_page(err, locale, person=person, csrf_token=signed.csrf_token)
+
+
+CHOICES_SHOWN = 30  # the codes a "no such region or team" page lists
+
+
+def not_found(session: Session, view: View, missing: OutOfScope) -> ConsoleError:
+    """404 for a code that does not exist or is not the person's (the same answer, so nothing leaks), saying
+    which code was not found and, for a region or team, which codes the person may use."""
+    if missing.kind not in ("region", "team", "person"):
+        return NotFound()
+    kind = view.t(f"kind.{'user' if missing.kind == 'person' else missing.kind}")
+    choices = ""
+    if missing.kind in ("region", "team"):
+        model = Region if missing.kind == "region" else Team
+        where = view.scope.regions(Region.id if model is Region else Team.region_id)
+        rows = session.execute(select(model.code, model.name).where(where).order_by(model.code)
+                               .limit(CHOICES_SHOWN + 1)).all()
+        choices = ", ".join(f"{name} ({code})" for code, name in rows[:CHOICES_SHOWN])
+        choices += ", …" if len(rows) > CHOICES_SHOWN else ""
+    err = NotFound()
+    err.key = "error.unknown_code" if choices else "error.unknown_code_only"
+    err.variables = {"kind": kind, "code": missing.code[:80], "choices": choices}
+    return err
 
 
 def endpoint(rt: Runtime, spec: PageSpec) -> Callable[[Request], Any]:

@@ -98,10 +98,22 @@ def test_bad_input_gets_a_400_page_in_the_persons_language(sign_in: Callable[[st
         resp = c.get(path)
         assert resp.status_code == 400, path
         assert expected in resp.text and "Traceback" not in resp.text, path
-    assert c.get("/console/overview?region=nope").status_code == 404
+    # a code that does not exist answers as one outside the scope does (404), naming it and the codes to use
+    for path, kind in (("/console/overview?region=nope", "区域"), ("/console/overview?team=nope", "团队")):
+        resp = c.get(path)
+        assert resp.status_code == 404 and f"找不到代码为「nope」的{kind}" in resp.text, path
+        assert "华东 (east)" in resp.text or "上海一组 (sh1)" in resp.text, path
+        assert "华南" not in resp.text and "gz1" not in resp.text, path
+    foreign = c.get("/console/overview?team=gz1")
+    assert foreign.status_code == 404 and "找不到代码为「gz1」的团队" in foreign.text and "广州" not in foreign.text
+    resp = c.get("/console/people/nobody")
+    assert resp.status_code == 404 and "找不到代码为「nobody」的个人" in resp.text
     north = sign_in("mgr_north")
     resp = north.get("/console/overview?period=2026-13")
     assert resp.status_code == 400 and "Expected" in resp.text and 'lang="en"' in resp.text
+    resp = north.get("/console/overview?region=nope")
+    assert resp.status_code == 404 and 'no region with the code "nope"' in resp.text.replace("&#34;", '"')
+    assert "North (north)" in resp.text
 
 
 def test_reports_page_streaks(db: Database, org: Org, sign_in: Callable[[str], TestClient]) -> None:

@@ -27,7 +27,7 @@ def test_a_url_outside_ones_regions_answers_404(open_as: Callable[..., ConsolePa
     view.allow_errors()  # Chromium logs the 404 as a failed resource
     response = view.goto(path)
     assert response is not None and response.status == 404
-    expect(view.page.get_by_role("alert")).to_contain_text("找不到这个页面")
+    expect(view.page.get_by_role("alert")).to_contain_text("你没有权限查看它")
     for word in ("华东", "上海一组", "张伟", "李娜"):  # nothing of the region leaks into the page
         expect(view.page.locator("main")).not_to_contain_text(word)
 
