@@ -3,6 +3,7 @@ diff, rollback and reset; and the next evening post uses what was saved."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -16,6 +17,8 @@ from bot.wiring import App
 from jobs.runner import run_job
 from models import OutboxMessage, TemplateVersion
 from tests.console.conftest import csrf_of
+from tests.support.fake_slack import running_fake_slack
+from tests.support.slack_app import slack_app, slack_settings
 
 EDIT = "/console/templates/evening_leaderboard?locale=zh-CN"
 NEW_TEXT = "🏆 {{ team }} 晚报速递 {{ day|day }}\n{% for r in ranking %}\n{{ r.rank }}. {{ r.name }} {{ r.value|money(locale) }}\n{% endfor %}\n合计 {{ total|money(locale) }}"
@@ -107,20 +110,34 @@ def test_rep_and_manager_cannot_open_templates(sign_in: Callable[[str], TestClie
         assert client.get(EDIT).status_code == 404
 
 
-def test_the_next_evening_post_uses_the_saved_text(sign_in: Callable[[str], TestClient], app: App,
-                                                   db: Database) -> None:
+def test_the_next_evening_post_uses_the_saved_text_and_never_a_refused_one(
+        sign_in: Callable[[str], TestClient], app: App, db: Database, database_url: str) -> None:
     _report(app, "zhang", "日报\n签约：12.5万")
     admin = sign_in("admin")
     _, token = _editor(admin)
     assert admin.post("/console/templates/evening_leaderboard",
                       data={"csrf_token": token, "locale": "zh-CN", "text": NEW_TEXT}).status_code == 303
-    summary = run_job(db=db, settings=app.settings, clock=app.clock, name="evening", team_codes=["sh1"],
-                      at=datetime(2026, 11, 23, 10, 30, tzinfo=UTC), outbox=app.outbox)
-    assert summary.ran
+    refused = admin.post("/console/templates/evening_leaderboard",
+                         data={"csrf_token": token, "locale": "zh-CN", "text": NEW_TEXT + "\n{% if missing %}漏交"})
+    assert refused.status_code == 200 and "没有保存" in refused.text
+    # the evening job, delivered to Slack (a fake Slack Web API): 上海一组's channel gets the saved wording
+    with running_fake_slack() as fake:
+        slack = slack_app(slack_settings(database_url, fake), db, clock=app.clock)
+        try:
+            summary = run_job(db=db, settings=slack.settings, clock=slack.clock, name="evening",
+                              team_codes=["sh1"], at=datetime(2026, 11, 23, 10, 30, tzinfo=UTC), outbox=slack.outbox)
+        finally:
+            slack.handling.close()
+        assert summary.ran and summary.sent >= 1
+        posts = [c.args for c in fake.ok_calls("chat.postMessage") if c.args["channel"] == "C_SH1"]
+    assert len(posts) == 1
+    text = posts[0]["text"] + json.dumps(posts[0].get("blocks"), ensure_ascii=False)
+    assert "上海一组 晚报速递" in text and "12.5万" in text and "合计 12.5万" in text
+    assert "今日战报" not in text and "漏交" not in text
     with db.unit_of_work() as s:
         texts = [m.payload["text"] for m in s.scalars(select(OutboxMessage).where(
             OutboxMessage.key.like("job:evening:sh1:%")))]
-    assert texts and all("上海一组 晚报速递" in t and "12.5万" in t for t in texts)
+    assert texts and all("上海一组 晚报速递" in t for t in texts)  # every chat of the team, not only Slack
 
 
 def test_variable_docs_come_from_the_sample() -> None:
