@@ -48,6 +48,7 @@ class Action(StrEnum):
     FIELD_ADD = "field.add"
     FIELD_ALIAS = "field.alias"
     FIELD_RENAME = "field.rename"
+    FIELD_MOVE = "field.move"  # the console's report fields page: a field to another place
     GOAL_SET = "goal.set"
     GOAL_SPLIT_APPLY = "goal.split_apply"
     COLLAB_APPROVE = "collab.approve"
