@@ -259,12 +259,15 @@ def add_history(session: Session, *, settings: Settings, calendar: WorkCalendar,
                 session.add(DailyReport(person_id=person.id, team_id=team.id, day=day, **values, extra={},
                                         key_actions=actions, raw_text=_report_text(locale, values),
                                         submitted_at=sent, updated_at=sent))
+                visited: set[int] = set()
                 for _ in range(min(visits, 2)):
                     customer = rng.choice(mine)
+                    note = rng.choice(_ZH_NOTES if zh else _EN_NOTES)
+                    if customer.id in visited:  # one visit a customer a day: a card never lists the same twice
+                        continue
+                    visited.add(customer.id)
                     session.add(Visit(customer_id=customer.id, person_id=person.id, region_id=team.region_id,
-                                      day=day, stage=customer.stage,
-                                      note=rng.choice(_ZH_NOTES if zh else _EN_NOTES),
-                                      created_at=sent))
+                                      day=day, stage=customer.stage, note=note, created_at=sent))
                     last_visit[customer.id] = max(day, last_visit.get(customer.id, day))
             step()
     # A few visits made on another region's customer without asking first.
