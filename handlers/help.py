@@ -11,7 +11,9 @@ from models import Role
 def show_help(ctx: Context) -> list[Outbound]:
     """List every command the person may use."""
     assert ctx.person is not None
-    return [ctx.reply("help", name=ctx.person.name, is_admin=ctx.person.role == Role.ADMIN)]
+    role = ctx.person.role
+    return [ctx.reply("help", name=ctx.person.name, is_admin=role == Role.ADMIN,
+                      is_manager=role in (Role.MANAGER, Role.ADMIN))]
 
 
 def register(router: Router) -> None:

@@ -59,3 +59,30 @@ def test_cli_chat_unknown_user_exits_2(database_url: str, tmp_path) -> None:  # 
                           env={"SALESBOT_DATABASE__URL": database_url, "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 2
     assert "ghost" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_help_names_the_typed_buttons_each_may_press(settings: Settings, db: Database) -> None:
+    """DingTalk without a card template shows commands instead of buttons: /help says how to use them,
+    and every one it names is a typed button the router knows."""
+    import re
+
+    from bot.core.router import BUTTON_COMMANDS
+
+    build_org(db)
+    app, out = make_app(settings, db)
+    app.dispatch(Inbound("console", "h1", "zhang", InboundKind.COMMAND, text="/帮助"))
+    rep = out.getvalue()
+    out.seek(0)
+    out.truncate()
+    app.dispatch(Inbound("console", "h2", "mgr_east", InboundKind.COMMAND, text="/帮助"))
+    manager = out.getvalue()
+    out.seek(0)
+    out.truncate()
+    app.dispatch(Inbound("console", "h3", "bob", InboundKind.COMMAND, text="/help"))
+    english = out.getvalue()
+    assert "/完成 编号" in rep and "/推迟 编号" in rep and "/批准" not in rep
+    assert all(f"/{word} 编号" in manager for word in ("完成", "推迟", "批准", "拒绝", "应用"))
+    assert "/done ID" in english and "/approve" not in english
+    words = {w for pair in BUTTON_COMMANDS.values() for w in pair}
+    named = set(re.findall(r"/(\w+) (?:编号|ID)", manager + english))
+    assert named and named <= words

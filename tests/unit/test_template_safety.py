@@ -30,7 +30,7 @@ def test_every_payload_is_refused(payload: str) -> None:
     assert info.value.reason in set(Reason)
     assert time.monotonic() - started < 5
     # the shipped text keeps working
-    assert "使用说明" in Renderer().render("help", "zh-CN", name="张伟", is_admin=False)
+    assert "使用说明" in Renderer().render("help", "zh-CN", name="张伟", is_admin=False, is_manager=False)
 
 
 @pytest.mark.parametrize("payload", payloads())
@@ -38,7 +38,7 @@ def test_admin_version_that_slipped_in_falls_back_to_default(payload: str) -> No
     """Even a stored bad version (say, written straight to the database) cannot break a reply."""
     renderer = Renderer(lambda name, locale: payload)
     try:
-        text = renderer.render("help", "en", name="Bob", is_admin=False)
+        text = renderer.render("help", "en", name="Bob", is_admin=False, is_manager=False)
     except Exception as exc:  # noqa: BLE001 - what matters is that nothing dangerous came out
         pytest.fail(f"render raised {type(exc).__name__}")
     assert "root:" not in text and "uid=" not in text and "<class" not in text
