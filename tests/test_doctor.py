@@ -9,7 +9,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import pytest
 
 from bot.core.db import Database
 from bot.doctor import run_doctor
+from tests.support.fake_http import LoopbackServer
 from tests.support.org import build_org
 
 SLACK_TOKEN = "xoxb-1111-2222-doctorsecrettoken"
@@ -61,7 +62,7 @@ class _Fake(BaseHTTPRequestHandler):
 
 @pytest.fixture()
 def fake_api() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Fake)
+    server = LoopbackServer(("127.0.0.1", 0), _Fake)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     _Fake.calls = []

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -81,7 +81,7 @@ class FakeDingtalk:
         self._since_token = 0
         self._script: dict[str, list[str]] = defaultdict(list)
         self._seq = itertools.count(1)
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackServer | None = None
         self.extra_routes: dict[tuple[str, str], Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]] = {}
 
     # -- cues -------------------------------------------------------------------------------

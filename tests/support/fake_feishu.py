@@ -13,10 +13,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from typing import Any
 
-from tests.support.fake_http import json_server
+from tests.support.fake_http import LoopbackServer, json_server
 from tests.support.feishu_events import APP_ID, APP_SECRET
 
 RATE = "rate"  # HTTP 429, code 99991400, x-ogw-ratelimit-reset
@@ -71,7 +70,7 @@ class FakeFeishu:
         self._uuids: dict[str, tuple[float, str]] = {}
         self._per_target: dict[str, list[float]] = defaultdict(list)
         self._seq = itertools.count(1)
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackServer | None = None
         self.ws = FakeLongConnection(self)
 
     # -- cues -------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ class LoopbackServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def json_server(handle: Handle) -> Iterator[ThreadingHTTPServer]:
+def json_server(handle: Handle) -> Iterator[LoopbackServer]:
     """Serve GET, POST and PATCH with `handle` until the block ends."""
 
     class Handler(BaseHTTPRequestHandler):

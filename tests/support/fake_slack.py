@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -62,7 +62,7 @@ class FakeSlack:
     rate_methods: frozenset[str] = frozenset({"chat.postMessage", "chat.update", "views.open"})
     delay: float = 0.0
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
-    server: ThreadingHTTPServer | None = None
+    server: LoopbackServer | None = None
     uploads: list[bytes] = field(default_factory=list)
     # A workspace-wide chat.postMessage limit: at most `post_limit` accepted posts in any `post_window`
     # seconds of `clock`; above it, 429 with an integer Retry-After (when the oldest post leaves the window).

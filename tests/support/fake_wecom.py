@@ -10,10 +10,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from typing import Any
 
-from tests.support.fake_http import json_server
+from tests.support.fake_http import LoopbackServer, json_server
 
 PER_MEMBER_PER_MINUTE = 30
 HTTP_500 = 500  # an outcome: answer HTTP 500 instead of a JSON errcode
@@ -57,7 +56,7 @@ class FakeWecom:
         self._codes: dict[str, bool] = {}  # response_code -> spent
         self._code_seq = itertools.count(1)
         self._msg_seq = itertools.count(1)
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackServer | None = None
 
     # -- cues -------------------------------------------------------------------------------
     def fail_next(self, path: str, *outcomes: int) -> None:
