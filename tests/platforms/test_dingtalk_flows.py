@@ -60,8 +60,9 @@ def test_the_morning_job_fan_out_under_injected_rate_limits_loses_nothing_and_re
     with db.unit_of_work() as s:
         assert {r.status for r in s.scalars(select(OutboxMessage))} == {"sent"}
     # The job run again for the same morning (a second scheduler, a restart) sends nothing more.
-    run_job(db=db, settings=env.app.settings, clock=env.clock, name="morning", at=MONDAY_MORNING,
-            outbox=env.app.outbox)
+    again = run_job(db=db, settings=env.app.settings, clock=env.clock, name="morning", at=MONDAY_MORNING,
+                    outbox=env.app.outbox)
+    assert again.teams and {t.status for t in again.teams} == {"skipped"}
     env.drain(step=2.0)
     assert seen(env) == delivered
 

@@ -104,7 +104,8 @@ def test_the_morning_fan_out_under_rate_limits_loses_nothing_and_repeats_nothing
     again = run_job(db=db, settings=env.app.settings, clock=env.clock, name="morning", at=at, outbox=env.app.outbox)
     drain(env, step=6)
     assert Counter((m.receive_id, card_text(m.content)) for m in env.fake.messages) == delivered
-    assert sum(len(t.keys) for t in again.teams) == 0 or again is not None
+    assert again.teams and {t.status for t in again.teams} == {"skipped"}  # already sent this morning
+    assert sum(len(t.keys) for t in again.teams) == 0
 
 
 def test_the_weekly_review_reaches_the_team_group_and_managers_with_its_chart_as_an_image(
