@@ -12,7 +12,7 @@ import io
 import json
 import zipfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -34,11 +34,22 @@ XLSX_MAGIC = b"PK\x03\x04"
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with a file: where (line, column) and what, with what was expected."""
+    """One thing wrong with a file: where (line, column) and what, with what was expected.
+
+    `message` is in English (the command line's words); `code` and `args` say the same for another language
+    (the console's `imp.problem.CODE` with these values). Build one with `Problem.say`.
+    """
 
     line: int
     column: str
     message: str
+    code: str = field(default="", compare=False)
+    args: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @classmethod
+    def say(cls, line: int, column: str, code: str, english: str, /, **args: Any) -> Problem:
+        """A problem whose message is `english` filled in with `args` (`{value!r} is not ...`)."""
+        return cls(line, column, english.format(**args), code, args)
 
     def format(self, filename: str) -> str:
         where = f"{filename}:{self.line}" if self.line else filename
@@ -86,8 +97,9 @@ def read_table(data: bytes, *, filename: str = "") -> tuple[list[str], list[Row]
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ImportProblems([Problem(0, "", f"not UTF-8 text (byte {exc.start} cannot be read); "
-                                             "save the file as UTF-8 CSV or as an Excel workbook (.xlsx)")]) from None
+        raise ImportProblems([Problem.say(0, "", "not_utf8", "not UTF-8 text (byte {byte} cannot be read); save the "
+                                                             "file as UTF-8 CSV or as an Excel workbook (.xlsx)",
+                                          byte=exc.start)]) from None
     if filename.lower().endswith(".json") or text.lstrip().startswith("["):
         return _read_json(text)
     return _read_csv(text)
@@ -101,8 +113,9 @@ def _rows(header: list[str], lines: Iterable[tuple[int, list[str]]], problems: l
             continue
         extra = [i for i, v in enumerate(values) if v and (i >= len(header) or not header[i])]
         if extra:
-            problems.append(Problem(line, "", f"{len(values)} values but the header has {len(header)} columns "
-                                              "(quote a value that contains a comma; give every column a name)"))
+            problems.append(Problem.say(line, "", "too_many_values", "{values} values but the header has {columns} "
+                                        "columns (quote a value that contains a comma; give every column a name)",
+                                        values=len(values), columns=len(header)))
             continue
         rows.append(Row(line, {h: (values[i] if i < len(values) else "") for i, h in enumerate(header) if h}))
     return rows
@@ -113,9 +126,10 @@ def _read_csv(text: str) -> tuple[list[str], list[Row]]:
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
-        raise ImportProblems([Problem(1, "", "the file is empty (expected a header row)")]) from None
+        raise ImportProblems([Problem.say(1, "", "empty_file", "the file is empty (expected a header row)")]) from None
     except csv.Error as exc:
-        raise ImportProblems([Problem(1, "", f"cannot read the header row: {exc}")]) from None
+        raise ImportProblems([Problem.say(1, "", "bad_header_row", "cannot read the header row: {error}",
+                                          error=exc)]) from None
     problems: list[Problem] = []
 
     def lines() -> Iterable[tuple[int, list[str]]]:
@@ -126,7 +140,8 @@ def _read_csv(text: str) -> tuple[list[str], list[Row]]:
             except StopIteration:
                 return
             except csv.Error as exc:
-                problems.append(Problem(line, "", f"cannot read this line as CSV: {exc}"))
+                problems.append(Problem.say(line, "", "bad_csv_line", "cannot read this line as CSV: {error}",
+                                            error=exc))
                 return
             yield line, [v.strip() for v in values]
             line = reader.line_num + 1
@@ -160,10 +175,11 @@ def _read_json(text: str) -> tuple[list[str], list[Row]]:
     try:
         items = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as exc:
-        raise ImportProblems([Problem(exc.lineno, "", f"not valid JSON: {exc.msg}")]) from None
+        raise ImportProblems([Problem.say(exc.lineno, "", "bad_json", "not valid JSON: {error}",
+                                          error=exc.msg)]) from None
     if not isinstance(items, list):
-        raise ImportProblems([Problem(1, "", "expected a JSON list of objects")])
-    bad = [Problem(n, "", "expected an object (item numbers count from 1)")
+        raise ImportProblems([Problem.say(1, "", "not_json_list", "expected a JSON list of objects")])
+    bad = [Problem.say(n, "", "not_json_object", "expected an object (item numbers count from 1)")
            for n, item in enumerate(items, start=1) if not isinstance(item, dict)]
     if bad:
         raise ImportProblems(bad)
@@ -179,15 +195,16 @@ def _read_xlsx(data: bytes) -> tuple[list[str], list[Row]]:
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as exc:
-        raise ImportProblems([Problem(0, "", f"not an Excel workbook that can be read ({exc}); save it again "
-                                             "as .xlsx, or as CSV UTF-8")]) from None
+        raise ImportProblems([Problem.say(0, "", "not_xlsx", "not an Excel workbook that can be read ({error}); save "
+                                                             "it again as .xlsx, or as CSV UTF-8", error=exc)]) from None
     try:
         sheet = book.worksheets[0]
         cells = ((number, [cell_text(v) for v in values])
                  for number, values in enumerate(sheet.iter_rows(values_only=True), start=1))
         first = next(cells, None)
         if first is None or not any(first[1]):
-            raise ImportProblems([Problem(1, "", "the first row is empty (expected the header row)")])
+            raise ImportProblems([Problem.say(1, "", "empty_first_row", "the first row is empty (expected the header "
+                                                                        "row)")])
         header = first[1]
         while not header[-1]:
             header.pop()

@@ -115,8 +115,21 @@ _MAX_MONEY = Decimal("1e16")
 # cells: each checks one value and says what is wrong and what would be right
 
 
-def _bad(message: str) -> NoReturn:
-    raise PydanticCustomError("bad_cell", message)
+@dataclass(frozen=True)
+class _Said:
+    """A cell's problem carried through pydantic: its English words, and its code and values for other languages."""
+
+    code: str
+    english: str
+    args: dict[str, Any]
+
+    def __str__(self) -> str:
+        return self.english.format(**self.args)
+
+
+def _bad(code: str, english: str, /, **args: Any) -> NoReturn:
+    """Refuse a cell: `english` filled in with `args` is the message (pydantic copies the one `{said}` field only)."""
+    raise PydanticCustomError("bad_cell", "{said}", {"said": _Said(code, english, args)})
 
 
 def _cell(check: Callable[[str], Any] | None = None, *, required: bool = False, limit: int | None = None,
@@ -127,43 +140,44 @@ def _cell(check: Callable[[str], Any] | None = None, *, required: bool = False, 
         text = "" if value is None else str(value).strip()
         if not text:
             if required:
-                _bad("is empty (a value is required)")
+                _bad("empty", "is empty (a value is required)")
             return empty
         if limit is not None and len(text) > limit:
-            _bad(f"is {len(text)} characters long (at most {limit})")
+            _bad("too_long", "is {length} characters long (at most {limit})", length=len(text), limit=limit)
         return check(text) if check is not None else text
 
     return BeforeValidator(run)
 
 
-def _rule(convert: Callable[[str], Any], expected: str) -> Callable[[str], Any]:
-    """A check that converts a cell, or says `'VALUE' is not ...` when `convert` fails or gives None."""
+def _rule(convert: Callable[[str], Any], code: str, expected: str, **args: Any) -> Callable[[str], Any]:
+    """A check that converts a cell, or says `'VALUE' is not ...` (`code`) when `convert` fails or gives None."""
 
     def check(value: str) -> Any:
         try:
             out = convert(value)
         except (ValueError, LookupError, ArithmeticError):
             out = None
-        return _bad(f"{value!r} {expected}") if out is None else out
+        return _bad(code, "{value!r} " + expected, value=value, **args) if out is None else out
 
     return check
 
 
 def _choice(*options: str) -> Callable[[str], str]:
     folded = {o.casefold(): o for o in options}
-    return _rule(lambda v: folded.get(v.casefold()), f"is not one of {', '.join(options)}")
+    return _rule(lambda v: folded.get(v.casefold()), "not_one_of", "is not one of {options}", options=", ".join(options))
 
 
-_code = _rule(lambda v: v if _CODE_RE.fullmatch(v) else None,
+_code = _rule(lambda v: v if _CODE_RE.fullmatch(v) else None, "not_code",
               "is not a code (expected letters and digits without spaces, commas or semicolons, e.g. sh1)")
 _day = _rule(lambda v: date.fromisoformat(v) if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", v) else None,
-             "is not a date (expected YYYY-MM-DD, e.g. 2026-11-23)")
-_zone = _rule(lambda v: ZoneInfo(v) and v, "is not an IANA time zone (expected e.g. Asia/Shanghai)")
-_email = _rule(lambda v: v if "@" in v else None, "is not an email address")
-_period = _rule(lambda v: str(parse_period(v)), "is not a period (expected 2026, 2026-Q4, 2026-12 or 2026-W49)")
-_stage = _rule(lambda v: (stage := parse_stage(v)) and stage.value,
-               f"is not a stage (expected a key or label: {', '.join(s.value for s in Stage)}, "
-               "or 线索, 需求挖掘, 方案设计, 商务谈判, 签约, 售后维护, 丢单)")
+             "not_date", "is not a date (expected YYYY-MM-DD, e.g. 2026-11-23)")
+_zone = _rule(lambda v: ZoneInfo(v) and v, "not_zone", "is not an IANA time zone (expected e.g. Asia/Shanghai)")
+_email = _rule(lambda v: v if "@" in v else None, "not_email", "is not an email address")
+_period = _rule(lambda v: str(parse_period(v)), "not_period",
+                "is not a period (expected 2026, 2026-Q4, 2026-12 or 2026-W49)")
+_stage = _rule(lambda v: (stage := parse_stage(v)) and stage.value, "not_stage",
+               "is not a stage (expected a key or label: {stages}, or 线索, 需求挖掘, 方案设计, 商务谈判, 签约, 售后维护, 丢单)",
+               stages=", ".join(s.value for s in Stage))
 
 
 def _amount(value: str) -> Decimal:
@@ -173,13 +187,13 @@ def _amount(value: str) -> Decimal:
         if not amount.is_finite():
             raise InvalidOperation
     except InvalidOperation:
-        _bad(f"{value!r} is not a number (expected e.g. 500000 or 125000.50)")
+        _bad("not_number", "{value!r} is not a number (expected e.g. 500000 or 125000.50)", value=value)
     if amount < 0:
-        _bad(f"{value!r} is negative (expected 0 or more)")
+        _bad("negative", "{value!r} is negative (expected 0 or more)", value=value)
     if amount >= _MAX_MONEY:
-        _bad(f"{value!r} is too large")
+        _bad("too_large", "{value!r} is too large", value=value)
     if amount != amount.quantize(Decimal("0.01")):
-        _bad(f"{value!r} has more than 2 decimal places")
+        _bad("decimals", "{value!r} has more than 2 decimal places", value=value)
     return amount
 
 
@@ -192,10 +206,11 @@ def _chats(value: str, *, url: bool = False) -> list[str]:
     targets = _split(value)
     for target in targets:
         if len(target) > 512:
-            _bad(f"{target[:20]!r}... is {len(target)} characters long (at most 512)")
+            _bad("chat_too_long", "{start!r}... is {length} characters long (at most 512)", start=target[:20],
+                 length=len(target))
         if url and not re.match(r"https?://", target):
-            _bad(f"{target!r} is not a URL (expected the group robot's "
-                 "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=... address)")
+            _bad("not_url", "{value!r} is not a URL (expected the group robot's "
+                 "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=... address)", value=target)
     return targets
 
 
@@ -285,7 +300,10 @@ def _parse(model: type[_RowModel], row: Row, columns: Sequence[str], problems: l
     try:
         return model.model_validate(values)
     except ValidationError as exc:
-        problems.extend(Problem(row.line, str(e["loc"][0]), e["msg"]) for e in exc.errors())
+        for e in exc.errors():
+            said = (e.get("ctx") or {}).get("said")
+            problems.append(Problem.say(row.line, str(e["loc"][0]), said.code, said.english, **said.args)
+                            if isinstance(said, _Said) else Problem(row.line, str(e["loc"][0]), e["msg"]))
     partial = model.model_construct()
     for column, value in values.items():
         try:
@@ -301,15 +319,17 @@ def check_header(kind: str, header: Sequence[str]) -> list[Problem]:
     problems = []
     unknown = [h for h in header if h not in allowed]
     if unknown:
-        problems.append(Problem(1, "header", f"unknown column(s) {', '.join(repr(u) for u in unknown)} "
-                                             f"(expected: {', '.join(allowed)})"))
+        problems.append(Problem.say(1, "header", "unknown_columns", "unknown column(s) {columns} (expected: {allowed})",
+                                    columns=", ".join(repr(u) for u in unknown), allowed=", ".join(allowed)))
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
-        problems.append(Problem(1, "header", f"column(s) {', '.join(dupes)} appear more than once"))
+        problems.append(Problem.say(1, "header", "repeated_columns", "column(s) {columns} appear more than once",
+                                    columns=", ".join(dupes)))
     missing = [c for c in required if c not in header]
     if missing:
-        problems.append(Problem(1, "header", f"missing required column(s) {', '.join(missing)} "
-                                             f"(required: {', '.join(required)})"))
+        problems.append(Problem.say(1, "header", "missing_columns",
+                                    "missing required column(s) {columns} (required: {required})",
+                                    columns=", ".join(missing), required=", ".join(required)))
     return problems
 
 
@@ -342,8 +362,8 @@ class _Batch:
     def has(self, column: str) -> bool:
         return column in self.header
 
-    def bad(self, row: Row, column: str, message: str) -> None:
-        self.problems.append(Problem(row.line, column, message))
+    def bad(self, row: Row, column: str, code: str, english: str, /, **args: Any) -> None:
+        self.problems.append(Problem.say(row.line, column, code, english, **args))
 
     def unique(self, column: str, key: Callable[[Any], str]) -> None:
         """A key may appear once in a file (letter case aside)."""
@@ -353,7 +373,8 @@ class _Batch:
             if not value:
                 continue
             if value.casefold() in seen:
-                self.bad(row, column, f"{value!r} is already on line {seen[value.casefold()].line} of this file")
+                self.bad(row, column, "repeated", "{value!r} is already on line {line} of this file", value=value,
+                         line=seen[value.casefold()].line)
             else:
                 seen[value.casefold()] = row
 
@@ -364,16 +385,16 @@ class _Batch:
             value = getattr(item, column)
             if value and value not in stored and value.casefold() in folded:
                 code = folded[value.casefold()]
-                self.bad(row, column, f"{value!r} differs only in letter case from the existing {code!r} "
-                                      f"(use {code!r})")
+                self.bad(row, column, "letter_case", "{value!r} differs only in letter case from the existing "
+                                                     "{code!r} (use {code!r})", value=value, code=code)
 
-    def known(self, column: str, known: Any, message: Callable[[str], str]) -> None:
-        """Every value of a column (or of a `;` list) must be in `known`."""
+    def known(self, column: str, known: Any, code: str, english: str) -> None:
+        """Every value of a column (or of a `;` list) must be in `known` (else `english` about `{value!r}`)."""
         for row, item in self.items:
             value = getattr(item, column)
             for one in value if isinstance(value, list) else [value]:
                 if one and one not in known:
-                    self.bad(row, column, message(one))
+                    self.bad(row, column, code, english, value=one)
 
 
 def _loop(parents: dict[Any, Any], start: Any) -> list[Any] | None:
@@ -418,11 +439,11 @@ def _regions(b: _Batch) -> Plan:
     parents: dict[str, str | None] = {c: by_id.get(r.parent_id) for c, r in stored.items()}
     if b.has("parent"):
         parents.update({r.code: r.parent for _, r in b.items})
-        b.known("parent", parents, lambda v: f"no region {v!r} in this file or the database "
-                                             "(expected a region code, or empty for a top region)")
+        b.known("parent", parents, "no_parent_region", "no region {value!r} in this file or the database "
+                                                        "(expected a region code, or empty for a top region)")
         for row, r in b.items:
             if r.parent and (loop := _loop(parents, r.code)):
-                b.bad(row, "parent", f"{r.parent!r} makes a loop ({' > '.join(loop)})")
+                b.bad(row, "parent", "loop", "{value!r} makes a loop ({path})", value=r.parent, path=" > ".join(loop))
 
     def write(result: ImportResult, progress: Progress) -> None:
         for _, r in b.items:
@@ -441,7 +462,7 @@ def _teams(b: _Batch) -> Plan:
     regions = _codes(s, Region)
     b.no_case_clash("code", stored)
     b.unique("code", lambda t: t.code)
-    b.known("region", regions, lambda v: f"no region {v!r} in the database (import regions.csv first)")
+    b.known("region", regions, "no_region", "no region {value!r} in the database (import regions.csv first)")
     present = {"name", "region_id"} | {c for c in ("timezone", "locale") if b.has(c)}
     chats = [c for c in TEAM_CHAT_COLUMNS if b.has(c)]
 
@@ -462,9 +483,9 @@ def _users(b: _Batch) -> Plan:
     teams, regions = _codes(s, Team), _codes(s, Region)
     b.no_case_clash("code", stored)
     b.unique("code", lambda u: u.code)
-    b.known("team", teams, lambda v: f"no team {v!r} in the database (import teams.csv first)")
-    b.known("manages", regions, lambda v: f"no region {v!r} in the database (expected region codes "
-                                          "separated by ';', e.g. east;south)")
+    b.known("team", teams, "no_team", "no team {value!r} in the database (import teams.csv first)")
+    b.known("manages", regions, "no_managed_region", "no region {value!r} in the database (expected region codes "
+                                                     "separated by ';', e.g. east;south)")
     # Platform ids are unique per platform: work out who holds each one once this file is in.
     holders = {(p, ext): code for p, ext, code in s.execute(
         select(Identity.platform, Identity.external_id, Person.code).join(Person))}
@@ -478,11 +499,13 @@ def _users(b: _Batch) -> Plan:
                 continue
             holder = holders.get((platform, external))
             if external in claimed:
-                b.bad(row, column, f"{external!r} is already given to another user on line "
-                                   f"{claimed[external].line} (each {platform} id belongs to one person)")
+                b.bad(row, column, "id_repeated", "{value!r} is already given to another user on line {line} "
+                                                  "(each {platform} id belongs to one person)",
+                      value=external, line=claimed[external].line, platform=platform)
             elif holder and holder != u.code and holder not in in_file:
-                b.bad(row, column, f"{external!r} already belongs to user {holder!r} "
-                                   f"(each {platform} id belongs to one person)")
+                b.bad(row, column, "id_taken", "{value!r} already belongs to user {holder!r} "
+                                               "(each {platform} id belongs to one person)",
+                      value=external, holder=holder, platform=platform)
             claimed.setdefault(external, row)
     present = {"name", "role"} | {c for c in ("email",) if b.has(c)} | ({"team_id"} if b.has("team") else set())
 
@@ -528,15 +551,16 @@ def _customers(b: _Batch) -> Plan:
     stored = list(s.scalars(select(Customer)))
     by_name, by_key = {c.name: c for c in stored}, {c.name_key: c for c in stored}
     regions, people = _codes(s, Region), _codes(s, Person)
-    b.known("region", regions, lambda v: f"no region {v!r} in the database (import regions.csv first)")
-    b.known("owner", people, lambda v: f"no user {v!r} in the database (expected a user code; import "
-                                       "users.csv first)")
+    b.known("region", regions, "no_region", "no region {value!r} in the database (import regions.csv first)")
+    b.known("owner", people, "no_owner", "no user {value!r} in the database (expected a user code; import "
+                                         "users.csv first)")
     first: dict[str, tuple[Row, str]] = {}
     for row, c in b.items:
         key = normalize_name(c.name) if c.name else ""
         if key in first:
-            b.bad(row, "name", f"{c.name!r} is the same customer as {first[key][1]!r} on line {first[key][0].line} "
-                               "(names match once normalised)")
+            b.bad(row, "name", "same_customer", "{value!r} is the same customer as {other!r} on line {line} "
+                                                "(names match once normalised)",
+                  value=c.name, other=first[key][1], line=first[key][0].line)
         elif key:
             first[key] = (row, c.name)
 
@@ -551,12 +575,14 @@ def _customers(b: _Batch) -> Plan:
             parents[ident(c.name)] = ident(c.parent) if c.parent else None
         for row, c in b.items:
             if c.parent and parents[ident(c.name)] is None:
-                b.bad(row, "parent", f"no customer {c.parent!r} in this file or the database "
-                                     "(expected the group's customer name, or empty)")
+                b.bad(row, "parent", "no_parent_customer", "no customer {value!r} in this file or the database "
+                                                           "(expected the group's customer name, or empty)",
+                      value=c.parent)
         names = {("db", c.id): c.name for c in stored} | {ident(c.name): c.name for _, c in b.items}
         for row, c in b.items:
             if c.parent and (loop := _loop(parents, ident(c.name))):
-                b.bad(row, "parent", f"{c.parent!r} makes a loop ({' > '.join(names[n] for n in loop)})")
+                b.bad(row, "parent", "loop", "{value!r} makes a loop ({path})", value=c.parent,
+                      path=" > ".join(names[n] for n in loop))
     present = {"name", "name_key", "region_id"} | {
         attr for column, attr in (("owner", "owner_id"), ("tier", "tier"), ("industry", "industry"),
                                   ("stage", "stage"), ("last_contact", "last_contact"),
@@ -588,16 +614,19 @@ def _goals(b: _Batch) -> Plan:
     stored = {(g.scope, g.code, g.period, g.metric): g for g in s.scalars(select(Goal))}
     for row, g in b.items:
         if g.scope and g.code and g.code not in codes[g.scope]:
-            b.bad(row, "code", f"no {g.scope} {g.code!r} in the database (expected a {g.scope} code)")
+            b.bad(row, "code", f"no_{g.scope}_code", "no {scope} {value!r} in the database (expected a {scope} code)",
+                  scope=g.scope, value=g.code)
         if g.metric and g.metric not in metrics:
-            b.bad(row, "metric", f"{g.metric!r} is not a count or money report field "
-                                 f"(expected one of {', '.join(metrics)})")
+            b.bad(row, "metric", "not_metric", "{value!r} is not a count or money report field "
+                                               "(expected one of {metrics})", value=g.metric, metrics=", ".join(metrics))
         if g.target is not None and g.floor is not None and g.floor > g.target:
-            b.bad(row, "floor", f"{plain(g.floor)} is above the target {plain(g.target)} "
-                                "(the floor is the minimum, at most the target)")
+            b.bad(row, "floor", "floor_above_target", "{value} is above the target {target} "
+                                                      "(the floor is the minimum, at most the target)",
+                  value=plain(g.floor), target=plain(g.target))
         if g.target is not None and g.stretch is not None and g.stretch < g.target:
-            b.bad(row, "stretch", f"{plain(g.stretch)} is below the target {plain(g.target)} "
-                                  "(the stretch goal is at least the target)")
+            b.bad(row, "stretch", "stretch_below_target", "{value} is below the target {target} "
+                                                          "(the stretch goal is at least the target)",
+                  value=plain(g.stretch), target=plain(g.target))
     b.unique("code", lambda g: "|".join((g.scope, g.code, g.period, g.metric)) if g.code else "")
     present = {"target", "updated_at"} | {c for c in ("floor", "stretch") if b.has(c)}
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import re
 from collections.abc import Callable
+from html import unescape
+from pathlib import Path
 
 from openpyxl import Workbook
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from bot.console.i18n import catalogue
 from bot.core.db import Database
 from models import AuditEntry, Person
 from tests.console.conftest import csrf_of
@@ -26,6 +30,7 @@ def _xlsx(rows: list[list[str]]) -> bytes:
 
 
 HEADER = ["code", "name", "role", "team"]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _check(client: TestClient, data: bytes, name: str = "people.xlsx", kind: str = "users") -> str:
@@ -47,7 +52,8 @@ def test_one_bad_line_imports_nothing_and_names_it_fixed_it_imports(sign_in: Cal
     bad = _xlsx([HEADER, ["zhao", "赵磊", "rep", "sh1"], ["qian", "钱多", "boss", "sh1"], ["zhang", "张伟", "rep", "gz1"]])
     html = _check(admin, bad)
     assert "people.xlsx 有 1 个问题" in html and "什么都没有写入" in html
-    assert re.search(r'<td class="num">3</td><td><code>role</code></td>', html), html[html.find("problems"):][:800]
+    assert re.search(r'<td class="num">3</td><td><code>role</code></td><td class="wrap">「boss」不对：只能是 rep, manager, '
+                     r"admin 之一</td>", html), html[html.find("problems"):][:800]
     assert 'value="apply"' not in html  # no import button for a file with problems
     with db.unit_of_work() as s:
         assert s.scalar(select(Person.id).where(Person.code.in_(["zhao", "qian"]))) is None
@@ -80,3 +86,36 @@ def test_current_data_downloads_and_the_page_is_for_admins(sign_in: Callable[[st
     resp = admin.get("/console/import?kind=users&format=csv")
     assert resp.status_code == 200 and "zhang" in resp.text and resp.text.splitlines()[0].startswith("\ufeffcode")
     assert sign_in("mgr_east").get("/console/import").status_code == 404
+
+
+def test_every_problem_reads_in_the_admins_language(sign_in: Callable[[str], TestClient]) -> None:
+    admin = sign_in("admin")
+    html = unescape(_check(admin, "code,name,role,colour\nzhao,赵磊,rep,red\n".encode(), name="people.csv"))
+    assert "不认识的列 'colour'" in html and "<code>表头</code>" in html and "unknown column" not in html
+    goals = "scope,code,period,metric,target,floor\nuser,zhang,2026-13,signed_amount,50,60\nteam,nope,2026-12,visits,5,\n"
+    html = _check(admin, goals.encode(), name="goals.csv", kind="goals")
+    for words in ("「2026-13」不是周期", "没有代码为「nope」的团队"):
+        assert words in html, html[html.find("problems"):][:1500]
+    assert " is not " not in html and "in the database" not in html
+
+
+def test_each_problem_the_import_can_find_has_its_words_in_both_languages() -> None:
+    """Every problem code services/transfer.py and tables.py give has a zh-CN and an en text in the console."""
+    codes: set[str] = set()
+    position = {"_bad": 0, "say": 2, "bad": 2, "_rule": 1, "known": 2}
+    for path in ("services/transfer.py", "services/tables.py"):
+        for node in ast.walk(ast.parse((ROOT / path).read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name not in position or len(node.args) <= position[name]:
+                continue
+            code = node.args[position[name]]
+            if isinstance(code, ast.Constant):
+                codes.add(code.value)
+            elif isinstance(code, ast.JoinedStr):  # f"no_{g.scope}_code"
+                codes.update(f"no_{scope}_code" for scope in ("user", "team", "region"))
+    assert len(codes) > 40, codes
+    for locale in ("zh-CN", "en"):
+        missing = sorted(c for c in codes if f"imp.problem.{c}" not in catalogue(locale))
+        assert not missing, (locale, missing)

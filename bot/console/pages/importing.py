@@ -76,14 +76,21 @@ def import_page(view: View) -> Response:
 def _preview(view: View, kind: str, name: str, data: bytes) -> Response:
     result = transfer.preview(session=view.session, kind=kind, data=data, filename=name, now=view.now)
     changed = [c for c in result.changes if c.status != "unchanged"]
-    return _form_page(view, kind, preview=result, problems=_problems(result.problems),
+    return _form_page(view, kind, preview=result, problems=_problems(view, result.problems),
                       changes=changed[:SHOWN_CHANGES], more=max(0, len(changed) - SHOWN_CHANGES),
                       counts={s: result.count(s) for s in ("new", "updated", "unchanged")}, filename=name,
                       data=base64.b64encode(data).decode("ascii"), digest=hashlib.sha256(data).hexdigest())
 
 
-def _problems(problems: list[Problem]) -> list[Problem]:
-    return sorted(problems, key=lambda p: (p.line, p.column))
+def _problems(view: View, problems: list[Problem]) -> list[dict[str, Any]]:
+    """Each problem where it is and in the reader's words (`imp.problem.CODE`; the English one without a code)."""
+    out = []
+    for p in sorted(problems, key=lambda p: (p.line, p.column)):
+        key = f"imp.problem.{p.code}"
+        message = view.t(key, **p.args) if p.code and view.t.has(key) else p.message
+        column = view.t("imp.header_row") if p.column == "header" else p.column
+        out.append({"line": p.line, "column": column, "message": message})
+    return out
 
 
 def _apply(view: View, kind: str) -> Response:
@@ -102,7 +109,7 @@ def _apply(view: View, kind: str) -> Response:
         savepoint.commit()
     except ImportProblems as exc:
         savepoint.rollback()  # nothing from the file is written
-        return _form_page(view, kind, problems=list(exc.problems), filename=name, refused=True)
+        return _form_page(view, kind, problems=_problems(view, list(exc.problems)), filename=name, refused=True)
     return view.redirect(view.url("/console/import", kind=kind, done="1", file=name, created=result.created,
                                   updated=result.updated, rows=result.rows))
 

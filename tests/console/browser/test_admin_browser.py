@@ -251,7 +251,7 @@ def test_an_excel_file_with_one_bad_line_imports_nothing_then_fixed_it_imports(
     expect(rows).to_have_count(1)
     expect(rows.locator("td").nth(0)).to_have_text("3")
     expect(rows.locator("td").nth(1)).to_have_text("role")
-    expect(rows.locator("td").nth(2)).to_contain_text("boss")
+    expect(rows.locator("td").nth(2)).to_have_text("「boss」不对：只能是 rep, manager, admin 之一")
     expect(page.get_by_role("button", name=re.compile("^导入"))).to_have_count(0)
     shoot(view, out, "import-errors", viewport)
     check_layout(view, viewport)
