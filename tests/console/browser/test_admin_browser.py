@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from bot.core.rendering import format_money
 from jobs.runner import run_job
-from models import AuditEntry, DailyReport, Person, Team, TemplateVersion
+from models import AuditEntry, DailyReport, Goal, Person, Team, TemplateVersion
 from services import templates as svc
 from tests.console.browser.conftest import DESKTOP, PHONE, ConsolePage, Server
 from tests.console.browser.test_layout_browser import check_layout
@@ -292,3 +292,30 @@ def test_an_excel_file_with_one_bad_line_imports_nothing_then_fixed_it_imports(
     expect(log).to_contain_text("users (新人.xlsx)")
     expect(log).to_contain_text(entry.at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"))
     check_layout(view, viewport)
+
+
+@SIZES
+def test_the_other_admin_pages_fit_the_screen(open_as: Callable[..., ConsolePage], console_server: Server,
+                                              viewport: dict[str, int], tmp_path: Path) -> None:
+    """Report fields, goals and their split table, the audit log and one entry, the English editor: no sideways
+    scroll, tap targets of 24 px, no console error; with the goal form and the field form opened."""
+    out = shots_dir(tmp_path)
+    open_as("admin").page.close()  # signed in: the sign-in is in the audit log
+    with console_server.app.db.unit_of_work() as s:
+        goal = s.scalars(select(Goal).where(Goal.scope == "team", Goal.period == "2026-11")
+                         .order_by(Goal.code)).first()
+        entry = s.scalar(select(func.max(AuditEntry.id)))
+    assert goal is not None and entry is not None
+    split = (f"/console/goals/split?scope=team&code={goal.code}&period={goal.period}&metric={goal.metric}"
+             "&by=history")
+    for path, opens in (("/console/fields", "details.add-field > summary"),
+                        ("/console/goals?period=2026-11", "details.set-goal > summary"),
+                        (split, None), ("/console/audit", None), (f"/console/audit/entry?id={entry}", None),
+                        (f"/console/templates/{NAME}?locale=en", None)):
+        view = open_as("admin", path, viewport=viewport)
+        if opens:
+            view.page.locator(opens).click()
+        check_layout(view, viewport)
+        name = re.sub(r"\W+", "-", path.split("?")[0].strip("/"))
+        shoot(view, out, name, viewport)
+        view.page.close()
