@@ -50,7 +50,7 @@ def fill(db: Database, *, teams: int, reps: int, reports: int) -> None:
     with db.engine.begin() as conn:
         have_teams = conn.scalar(text("SELECT count(*) FROM teams WHERE code LIKE 'lb%'"))
         have_reports = conn.scalar(text("SELECT count(*) FROM daily_reports"))
-        have_managers = conn.scalar(text("SELECT count(*) FROM people WHERE role = 'manager'"))
+        have_managers = conn.scalar(text("SELECT count(*) FROM people WHERE role = 'manager' AND code LIKE 'lbm%'"))
         if (have_teams == teams and have_managers == teams and have_reports
                 and abs(have_reports - teams * (reps + 1) * days) <= teams * (reps + 1)):
             print(f"reusing {have_reports:,} reports for {have_teams} teams")

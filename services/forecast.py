@@ -177,8 +177,9 @@ def _cells(session: Session, scope_condition: ColumnElement[bool], metric: str, 
                        func.sum(case((and_(DailyReport.day >= lookback_start, column > 0), 1), else_=0)),
                        func.max(case((DailyReport.day == day, 1), else_=0)))
                 .where(*span).group_by(DailyReport.person_id, DailyReport.team_id))
-        # plain rows on the session's connection (flushed by the caller): no ORM result handling for 10,000 rows
-        for pid, tid, actual, lookback, days, done in session.connection().execute(stmt):
+        # plain rows on the session's connection (flushed by the caller), fetched at once (not row by row):
+        # no ORM result handling for 10,000 rows
+        for pid, tid, actual, lookback, days, done in session.connection().execute(stmt).all():
             out[(pid, tid)] = _Cell(_dec(actual), _dec(lookback), int(days or 0), bool(done))
         return out
     # a field an admin added lives in the JSON column: add it up here (goals.py does the same)
@@ -206,7 +207,7 @@ def _pipeline(session: Session, owners: Any, lookback_start: date,
             .group_by(Customer.owner_id, Customer.stage))
     open_by: dict[int, dict[str, int]] = defaultdict(dict)
     won: dict[int, int] = defaultdict(int)
-    for owner, stage, count, won_count in session.connection().execute(stmt):
+    for owner, stage, count, won_count in session.connection().execute(stmt).all():
         if stage in stages:
             open_by[owner][stage] = int(count)
         won[owner] += int(won_count or 0)
@@ -246,9 +247,14 @@ def _won_anywhere(session: Session, lookback_start: date, day: date) -> bool:
                                                     Customer.signed_on <= day).limit(1)) is not None
 
 
-def _goals(session: Session, period: Period, metric: str) -> dict[tuple[str, str], Goal]:
-    return {(g.scope, g.code): g for g in session.scalars(
-        select(Goal).where(Goal.period == str(period), Goal.metric == metric))}
+def _goals(session: Session, period: Period, metric: str, *, people: bool) -> dict[tuple[str, str], Any]:
+    """The period's goals for the metric as plain rows (scope, code, target, floor, stretch): a region's tree
+    reads thousands, and ORM objects for them cost more than the query. People's goals only when listed."""
+    stmt = select(Goal.scope, Goal.code, Goal.target, Goal.floor, Goal.stretch).where(
+        Goal.period == str(period), Goal.metric == metric)
+    if not people:
+        stmt = stmt.where(Goal.scope != GoalScope.USER.value)
+    return {(g.scope, g.code): g for g in session.connection().execute(stmt).all()}
 
 
 # ---------------------------------------------------------------------------
@@ -361,7 +367,7 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     blend = money and (any(won.values()) or _won_anywhere(session, lookback_start, asof))
     # the look-back window (several times the rows of a month) is read only when the pipeline needs it
     cells = _cells(session, scope_condition, metric, period.start, lookback_start if blend else period.start, asof)
-    goals = _goals(session, period, metric)
+    goals = _goals(session, period, metric, people=with_people or isinstance(unit, Person))
 
     # workdays gone, as /goal counts them
     gone_before = sum(1 for d in workdays if d < asof)

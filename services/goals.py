@@ -7,7 +7,7 @@ import functools
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
@@ -510,24 +510,32 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
 
 
 def units_progress(*, session: Session, targets: Sequence[GoalTarget], period: Period, day: date,
-                   calendar: WorkCalendar, metric: str | None = None) -> dict[tuple[str, str], list[Progress]]:
+                   calendar: WorkCalendar, metric: str | None = None,
+                   known: Mapping[tuple[str, str], Decimal] | None = None) -> dict[tuple[str, str], list[Progress]]:
     """Return the progress of many units at once, as unit_progress would for each (same sums, same rules).
 
     A handful of grouped queries instead of one query per unit: the console's goal tree of a region
     with thousands of people (bench/console.py). Keyed by (scope, code).
+
+    `known`: actuals of `metric` already summed the same way for the same period and day, by (scope, code)
+    (services.forecast's team and region nodes: the console computes both); team and region targets found
+    there are not summed again.
     """
     session.flush()
     day = end = min(day, period.end)
-    goals: dict[tuple[str, str], list[Goal]] = defaultdict(list)
+    known = {k: v for k, v in (known or {}).items() if k[0] != GoalScope.USER.value} \
+        if metric is not None and metric in COLUMN_KEYS else {}
+    goals: dict[tuple[str, str], list[Any]] = defaultdict(list)  # plain rows: a region's tree reads thousands
     by_scope: dict[GoalScope, list[GoalTarget]] = defaultdict(list)
     for t in targets:
         by_scope[t.scope].append(t)
     for scope, units in by_scope.items():
         for chunk in _chunks([u.code for u in units]):
-            stmt = select(Goal).where(Goal.scope == str(scope), Goal.period == str(period), Goal.code.in_(chunk))
+            stmt = select(Goal.scope, Goal.code, Goal.metric, Goal.target, Goal.floor, Goal.stretch).where(
+                Goal.scope == str(scope), Goal.period == str(period), Goal.code.in_(chunk))
             if metric is not None:
                 stmt = stmt.where(Goal.metric == metric)
-            for g in session.scalars(stmt.order_by(Goal.metric)):
+            for g in session.execute(stmt.order_by(Goal.metric)):
                 goals[(g.scope, g.code)].append(g)
     metrics = sorted({g.metric for gs in goals.values() for g in gs})
     columns = [m for m in metrics if m in COLUMN_KEYS]
@@ -547,9 +555,11 @@ def units_progress(*, session: Session, targets: Sequence[GoalTarget], period: P
             if row[1]:
                 done.add(row[0])
             sums[("user", row[0])] = {m: _num(v) for m, v in zip(columns, row[2:], strict=True)}
-    regions = [t for t in by_scope.get(GoalScope.REGION, []) if goals.get((t.scope, t.code))]
+    regions = [t for t in by_scope.get(GoalScope.REGION, [])
+               if goals.get((t.scope, t.code)) and (str(t.scope), t.code) not in known]
     subtrees = {r.id: region_subtree(session=session, region_ids=[r.id]) for r in regions}
-    team_ids = {t.id for t in by_scope.get(GoalScope.TEAM, []) if goals.get((t.scope, t.code))}
+    team_ids = {t.id for t in by_scope.get(GoalScope.TEAM, [])
+                if goals.get((t.scope, t.code)) and (str(t.scope), t.code) not in known}
     region_of_team: dict[int, int] = {}
     if subtrees:
         wanted = set().union(*subtrees.values())
@@ -559,7 +569,13 @@ def units_progress(*, session: Session, targets: Sequence[GoalTarget], period: P
         team_ids |= set(region_of_team)
     by_team: dict[int, dict[str, Decimal]] = {}
     if team_ids and period.start <= end:
-        for row in grouped(DailyReport.team_id, sorted(team_ids), False):
+        rows: list[Any] = []
+        if region_of_team:  # the regions' teams in one query (a subquery, not thousands of bound ids)
+            in_regions = select(Team.id).where(Team.region_id.in_(sorted(wanted)))
+            rows += session.execute(select(DailyReport.team_id, *aggregates)
+                                    .where(DailyReport.team_id.in_(in_regions), *span).group_by(DailyReport.team_id))
+        rows += grouped(DailyReport.team_id, sorted(team_ids - set(region_of_team)), False)
+        for row in rows:
             by_team[row[0]] = {m: _num(v) for m, v in zip(columns, row[1:], strict=True)}
     for tid, values in by_team.items():
         sums[("team", tid)] = values
@@ -577,6 +593,8 @@ def units_progress(*, session: Session, targets: Sequence[GoalTarget], period: P
             out[(str(t.scope), t.code)] = []
             continue
         totals = dict(sums.get((str(t.scope), t.id), {}))
+        if (str(t.scope), t.code) in known:
+            totals[str(metric)] = known[(str(t.scope), t.code)]
         extras = [g.metric for g in unit_goals if g.metric not in COLUMN_KEYS]
         if extras and period.start <= end:
             totals.update(_sums(session, _unit_condition(session, t), extras, period.start, end)[0])

@@ -69,6 +69,18 @@ def test_units_progress_equals_the_services(db: Database, org: Org, settings) ->
         assert batch[("team", "sh1")] == team_progress(session=s, team=team, day=day, calendar=calendar)
         assert batch[("region", "east")] == region_progress(session=s, region=region, day=day, calendar=calendar)
         assert batch[("team", "sh1")][0].actual == Decimal("358333.88")
+        # the overview hands it the forecast's team and region actuals instead of summing them again
+        from services.forecast import forecast
+
+        for when in (date(2026, 11, 17), day, date(2026, 11, 30)):
+            outlook = forecast(session=s, unit=region, period=parse_period("2026-11"), metric="signed_amount",
+                               day=when, calendar=calendar, settings=settings, people=False)
+            known = {(n.scope, n.code): n.actual for n in outlook.nodes if n.scope != "user"}
+            plain = units_progress(session=s, targets=targets, period=parse_period("2026-11"), day=when,
+                                   calendar=calendar, metric="signed_amount")
+            assert plain[("team", "sh1")] and plain[("region", "east")]
+            assert units_progress(session=s, targets=targets, period=parse_period("2026-11"), day=when,
+                                  calendar=calendar, metric="signed_amount", known=known) == plain, when
 
 
 def test_person_page_reports_and_exports(db: Database, org: Org, sign_in: Callable[[str], TestClient]) -> None:

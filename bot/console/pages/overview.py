@@ -148,16 +148,20 @@ def _ranking(view: View, focus: GoalTarget | None, team_ids: list[int] | None, m
     on = and_(DailyReport.person_id == Person.id, DailyReport.day >= span.start, DailyReport.day <= span.end,
               DailyReport.submitted_at.is_not(None))
     total = func.coalesce(func.sum(getattr(DailyReport, metric.key)), 0)
-    rows = view.session.execute(
+    # plain rows on the session's connection: a region ranks thousands of sellers (bench/console.py)
+    view.session.flush()
+    rows = view.session.connection().execute(
         select(Person.code, Person.name, Team.name, total)
         .join(Team, Team.id == Person.team_id).outerjoin(DailyReport, on)
         .where(Person.team_id.in_(team_ids), seller_condition(span.start, span.end), view.scope.people(Person.id))
         .group_by(Person.id, Person.code, Person.name, Team.name)
-        .order_by(total.desc(), Person.code))
+        .order_by(total.desc(), Person.code)).all()
     out: list[dict[str, Any]] = []
-    for i, (code, name, team_name, value) in enumerate(rows):
-        value = Decimal(value or 0)
-        rank = out[-1]["rank"] if out and out[-1]["value"] == value else i + 1
+    rank, last = 0, None
+    for i, (code, name, team_name, value) in enumerate(rows, 1):
+        value = value if isinstance(value, Decimal) else Decimal(value or 0)
+        if value != last:
+            rank, last = i, value
         out.append({"rank": rank, "code": code, "name": name, "team": team_name, "value": value})
     return out
 
@@ -193,10 +197,12 @@ def overview(view: View) -> Response:
     else:
         team_ids = [u.id for u, _ in units if u.scope is GoalScope.TEAM]
     targets = [u for u, _ in units]
-    progress = units_progress(session=session, targets=targets, period=span.period, day=span.as_of,
-                              calendar=calendar, metric=metric.key)
-    time_pct = time_progress(calendar, span.period, span.as_of)
     forecasts, outlooks = forecast_for(view, targets, span, metric.key)
+    # the forecast has summed every team's and region's actual as /goal does: the goal tree reuses them
+    known = {(n.scope, n.code): n.actual for o in outlooks for n in o.nodes if n.scope != "user"}
+    progress = units_progress(session=session, targets=targets, period=span.period, day=span.as_of,
+                              calendar=calendar, metric=metric.key, known=known)
+    time_pct = time_progress(calendar, span.period, span.as_of)
     money = metric.type is FieldType.MONEY
     rows = []
     for unit, depth in units:
