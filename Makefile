@@ -26,6 +26,7 @@ bench:
 	-$(PYTHON) bench/forecast.py
 	$(PYTHON) bench/e2e.py --db $(PG_BENCH)
 	$(PYTHON) bench/leaderboard.py --db $(PG_BENCH)
+	$(PYTHON) bench/console.py
 	$(PYTHON) bench/memory.py
 
 # The same, shrunk to a minute or two.
@@ -34,3 +35,4 @@ bench-quick:
 	$(PYTHON) bench/leaderboard.py --db $(PG_BENCH) --reports 300000 --teams 100
 	$(PYTHON) bench/memory.py --seconds 15
 	$(PYTHON) bench/forecast.py --months 3
+	$(PYTHON) bench/console.py --small
