@@ -1,4 +1,4 @@
-"""The console's figures are the chat's: the evening post of a team and the console's pages for that evening."""
+"""The console's figures are the chat's: the evening post and /goal, and the console's pages for the same day."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from bot.core.db import Database
 from bot.core.rendering import format_money
+from bot.core.types import Inbound, InboundKind
 from bot.wiring import App
 from jobs.runner import run_job
 from models import DailyReport, OutboxMessage
@@ -78,3 +79,26 @@ def test_the_console_shows_the_evening_posts_figures(app: App, db: Database, org
     html = c.get(f"/console/overview?team=sh1&period={day}").text
     sellers = int(missing[2])
     assert f">{sellers - int(missing[1])}/{sellers}</a>" in html
+
+
+def test_a_persons_page_shows_their_goal_as_chat_does(app: App, db: Database, org: Org,
+                                                      sign_in: Callable[[str], TestClient]) -> None:
+    _seed(db, org)
+    out = app.out  # type: ignore[attr-defined]
+    start = out.tell()
+    app.dispatch(Inbound("console", "goal-zhang", "zhang", InboundKind.COMMAND, text="/目标"))
+    chat = out.getvalue()[start:]
+    line = re.search(r"签约\*\* (\S+) / 目标 (\S+)\n.*?(\d+)%\n\s*保底 (\S+)（\d+%） · 冲刺 (\S+)（\d+%）\n"
+                     r"\s*还剩 (\d+) 个工作日，每天需 (\S+)", chat, re.S)
+    assert line, chat
+    for who in ("zhang", "mgr_east"):
+        goals = _rows(sign_in(who).get("/console/people/zhang?period=2026-11&format=csv"))
+        header, row = goals[0], next(r for r in goals[1:] if r[0] == "签约")
+        value = {label: row[header.index(label)] for label in ("实际", "目标", "保底", "冲刺", "达成率",
+                                                                "每天需完成", "剩余工作日")}
+        assert Decimal(value["实际"]) == Decimal("233333.33")  # the seeded 200,000 + 33,333.33, to the cent
+        assert [format_money(Decimal(value[k]), "zh-CN") for k in ("实际", "目标", "保底", "冲刺")] == \
+            [line[1], line[2], line[4], line[5]]
+        assert round(Decimal(value["达成率"])) == int(line[3])
+        assert int(value["剩余工作日"]) == int(line[6])
+        assert format_money(Decimal(value["每天需完成"]), "zh-CN") == line[7]
