@@ -709,13 +709,14 @@ def import_file(*, session: Session, kind: str, data: bytes, filename: str, now:
 
 @dataclass(frozen=True)
 class Change:
-    """What one row of a file would do: `new`, `updated` (with each changed column's before and after) or
-    `unchanged`."""
+    """What one row of a file would do: `new` (with the values of its non-empty columns besides the key, as they
+    would be stored), `updated` (with each changed column's before and after) or `unchanged`."""
 
     line: int
     key: str
     status: str
     changes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    values: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -766,10 +767,12 @@ def preview(*, session: Session, kind: str, data: bytes, filename: str, now: dat
     compared = [c for c in columns if c in batch.header and c not in KEYS[kind]]
     changes = []
     for row, item in batch.items:
-        key = _key(kind, lambda c, item=item: getattr(item, c))
-        stored = current.get(key)
+        stored = current.get(_key(kind, lambda c, item=item: getattr(item, c)))
+        # the row as the file names it: a customer by its name as written, not its matching form ("acme")
+        key = " ".join(_flat(c, getattr(item, c)) for c in KEYS[kind])
         if stored is None:
-            changes.append(Change(row.line, key, "new"))
+            values = {c: _flat(c, getattr(item, c)) for c in compared}
+            changes.append(Change(row.line, key, "new", values={c: v for c, v in values.items() if v}))
             continue
         diff = {c: (_flat(c, stored.get(c)), _flat(c, getattr(item, c))) for c in compared}
         diff = {c: pair for c, pair in diff.items() if pair[0] != pair[1]}

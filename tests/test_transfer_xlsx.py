@@ -156,6 +156,8 @@ def test_preview_says_what_would_change_and_writes_nothing(db: Database) -> None
     assert [(c.line, c.key, c.status) for c in seen.changes] == [
         (2, "zhang", "unchanged"), (3, "li", "updated"), (4, "new1", "new"), (5, "new2", "new")]
     assert seen.changes[1].changes == {"name": ("李娜", "李娜娜"), "role": ("rep", "manager"), "manages": ("", "east")}
+    assert seen.changes[2].values == {"name": "新人", "role": "rep", "team": "gz1"}  # its non-empty columns
+    assert seen.changes[1].values == {}  # an update says only what changes
     assert seen.lines() == [
         "users.csv:5: role: 'chief' is not one of rep, manager, admin",
         "users.csv:5: team: no team 'nowhere' in the database (import teams.csv first)",

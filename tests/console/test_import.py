@@ -72,6 +72,58 @@ def test_one_bad_line_imports_nothing_and_names_it_fixed_it_imports(sign_in: Cal
         assert (entry.actor, entry.source, entry.target) == ("admin", "console", "users (people.xlsx)")
 
 
+def _row(html: str, line: int) -> str:
+    """The preview's row for a line of the file (its HTML, entities read)."""
+    found = re.search(rf'<tr class="\w+"><td class="num" data-label="[^"]*">{line}</td>.*?</tr>', html)
+    assert found, html[html.find("<main"):][:1500]
+    return unescape(found[0])
+
+
+def _pairs(row: str) -> list[str]:
+    return [f"{col}: {value}" for col, value in re.findall(r'<span class="pair"><code>(\w+)</code>: ([^<]*)</span>', row)]
+
+
+def test_new_rows_show_what_they_will_hold(sign_in: Callable[[str], TestClient], db: Database) -> None:
+    """A new row lists its key in bold and every non-empty column of the file as it would be stored; an updated
+    row still lists only its changes, before and after."""
+    admin = sign_in("admin")
+    people = ("code,name,role,team,manages,email\n"
+              "zhao,赵磊,rep,sh1,,zhao@example.com\n"
+              "qian,钱经理,manager,gz1,south;east,\n"
+              "zhang,张伟,rep,gz1,,\n")
+    html = _check(admin, people.encode(), name="people.csv")
+    zhao, qian, zhang = _row(html, 2), _row(html, 3), _row(html, 4)
+    assert '<td class="key">zhao</td>' in zhao and "新增" in zhao
+    assert _pairs(zhao) == ["name: 赵磊", "role: rep", "team: sh1", "email: zhao@example.com"]
+    assert _pairs(qian) == ["name: 钱经理", "role: manager", "team: gz1", "manages: east;south"]
+    assert _pairs(zhang) == [] and "修改" in zhang and "<del>sh1</del> → <ins>gz1</ins>" in zhang
+    with db.unit_of_work() as s:
+        assert s.scalar(select(Person.id).where(Person.code.in_(["zhao", "qian"]))) is None  # a preview writes nothing
+
+    customers = 'name,region,owner,tier,industry\n"ACME Trading Co., Ltd.",sh,zhang,A,制造业\n华东精密,hz,,,\n'
+    html = _check(admin, customers.encode(), name="c.csv", kind="customers")
+    acme, precise = _row(html, 2), _row(html, 3)
+    assert '<td class="key">ACME Trading Co., Ltd.</td>' in acme  # its name as written, not how it is matched
+    assert _pairs(acme) == ["region: sh", "owner: zhang", "tier: A", "industry: 制造业"]
+    assert '<td class="key">华东精密</td>' in precise and _pairs(precise)[0] == "region: hz"
+
+    goals = "scope,code,period,metric,target,floor,stretch\nteam,gz1,2027-01,visits,40,,60\n"
+    goal = _row(_check(admin, goals.encode(), name="goals.csv", kind="goals"), 2)
+    assert '<td class="key">team gz1 2027-01 visits</td>' in goal and _pairs(goal) == ["target: 40", "stretch: 60"]
+
+
+def test_the_preview_reads_in_english_for_an_english_admin(sign_in: Callable[[str], TestClient],
+                                                           db: Database) -> None:
+    with db.unit_of_work() as s:
+        s.scalars(select(Person).where(Person.code == "admin")).one().locale = "en"
+    admin = sign_in("admin")
+    html = _check(admin, b"code,name,role,team\nzhao,Zhao Lei,rep,n1\n", name="people.csv")
+    row = _row(html, 2)
+    assert 'data-label="Line"' in row and ">new</span>" in row
+    assert _pairs(row) == ["name: Zhao Lei", "role: rep", "team: n1"]
+    assert "What it holds or changes" in html and "What people.csv would change" in html and "新增" not in html
+
+
 def test_a_tampered_file_is_checked_again_and_refused(sign_in: Callable[[str], TestClient], db: Database) -> None:
     admin = sign_in("admin")
     form = _apply_form(_check(admin, _xlsx([HEADER, ["zhao", "赵磊", "rep", "sh1"]])))

@@ -235,8 +235,9 @@ def test_an_excel_file_with_one_bad_line_imports_nothing_then_fixed_it_imports(
     tag = "p" if viewport == PHONE else "d"
     new = [f"imp{tag}1", f"imp{tag}2"]
     header = ["code", "name", "role", "team", "email"]
-    # two new reps for 广州一组, and 赵磊 gets an email; line 3 (the second person) has a role nobody has
-    bad = [header, [new[0], "新人甲", "rep", "gz1", ""], [new[1], "新人乙", "boss", "gz1", ""],
+    # two new reps for 广州一组 (one with an email), and 赵磊 gets an email; line 3 (the second person) has a role
+    # nobody has
+    bad = [header, [new[0], "新人甲", "rep", "gz1", f"{new[0]}@example.com"], [new[1], "新人乙", "boss", "gz1", ""],
            ["zhaolei", "赵磊", "rep", "gz1", f"zhaolei.{tag}@example.com"]]
     before = people(console_server, [*new, "zhaolei"])
     assert set(before) == {"zhaolei"}
@@ -270,6 +271,12 @@ def test_an_excel_file_with_one_bad_line_imports_nothing_then_fixed_it_imports(
     expect(changes).to_have_count(3)
     expect(changes.filter(has_text="zhaolei")).to_contain_text(f"zhaolei.{tag}@example.com")
     expect(changes.filter(has_text="zhaolei")).to_contain_text("修改")
+    # a new row shows what it will hold, each column of the file that is not empty
+    first = changes.filter(has_text=new[0])
+    expect(first).to_contain_text("新增")
+    expect(first.locator(".pair")).to_have_text(["name: 新人甲", "role: rep", "team: gz1",
+                                                  f"email: {new[0]}@example.com"])
+    expect(changes.filter(has_text=new[1]).locator(".pair")).to_have_text(["name: 新人乙", "role: rep", "team: gz1"])
     shoot(view, out, "import-preview", viewport)
     check_layout(view, viewport)
     assert people(console_server, [*new, "zhaolei"]) == before  # a preview writes nothing either
@@ -278,7 +285,7 @@ def test_an_excel_file_with_one_bad_line_imports_nothing_then_fixed_it_imports(
     page.wait_for_url("**/console/import?**done=1**")
     expect(page.get_by_role("status")).to_contain_text("已导入 新人.xlsx：3 行，新增 2，修改 1")
     assert people(console_server, [*new, "zhaolei"]) == {
-        new[0]: ("新人甲", None), new[1]: ("新人乙", None), "zhaolei": ("赵磊", f"zhaolei.{tag}@example.com")}
+        new[0]: ("新人甲", f"{new[0]}@example.com"), new[1]: ("新人乙", None), "zhaolei": ("赵磊", f"zhaolei.{tag}@example.com")}
     with console_server.app.db.unit_of_work() as s:
         entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "import")
                           .order_by(AuditEntry.id.desc())).first()
