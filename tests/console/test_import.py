@@ -9,11 +9,13 @@ from collections.abc import Callable
 from html import unescape
 from pathlib import Path
 
+import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from bot.console.i18n import catalogue
+from bot.console.pages import importing
 from bot.core.db import Database
 from models import AuditEntry, Person
 from tests.console.conftest import csrf_of
@@ -110,6 +112,17 @@ def test_new_rows_show_what_they_will_hold(sign_in: Callable[[str], TestClient],
     goals = "scope,code,period,metric,target,floor,stretch\nteam,gz1,2027-01,visits,40,,60\n"
     goal = _row(_check(admin, goals.encode(), name="goals.csv", kind="goals"), 2)
     assert '<td class="key">team gz1 2027-01 visits</td>' in goal and _pairs(goal) == ["target: 40", "stretch: 60"]
+
+
+def test_a_long_preview_lists_the_first_rows_and_says_how_many_more(sign_in: Callable[[str], TestClient],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importing, "SHOWN_CHANGES", 3)
+    admin = sign_in("admin")
+    rows = "".join(f"new{i},新人{i},rep,gz1\n" for i in range(5))
+    html = _check(admin, f"code,name,role,team\n{rows}".encode(), name="people.csv")
+    assert re.findall(r'<td class="key">(\w+)</td>', html) == ["new0", "new1", "new2"]
+    assert _pairs(_row(html, 4)) == ["name: 新人2", "role: rep", "team: gz1"]
+    assert "还有 2 行改动没有列出。" in html and '<div class="value">5</div>' in html  # the count is of every row
 
 
 def test_the_preview_reads_in_english_for_an_english_admin(sign_in: Callable[[str], TestClient],
