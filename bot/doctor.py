@@ -59,23 +59,33 @@ class Report:
         return any(c.status == FAIL for c in self.checks)
 
 
+
+def _ask(report: Report, platform: str, client: httpx.Client, method: str, url: str, *, title: str, base: str,
+         setting: str, what: str, **kwargs: Any) -> tuple[httpx.Response, Any] | None:
+    """Call a platform's API; when it cannot be reached or answers without JSON, say what to check and
+    return None."""
+    try:
+        response = client.request(method, url, **kwargs)
+        return response, response.json()
+    except httpx.HTTPError as exc:
+        report.add(FAIL, platform, f"cannot reach the {title} API at {base} ({type(exc).__name__}): "
+                                   f"check the network, a proxy, or {setting}")
+    except ValueError:
+        report.add(FAIL, platform, f"{what} answered HTTP {response.status_code} without JSON: check {setting}")
+    return None
+
 def check_feishu(report: Report, settings: Settings, client: httpx.Client, db: Database | None = None,
                  now: datetime | None = None) -> None:
     """Ask Feishu for a tenant_access_token with the app id and secret; check what http mode needs; say if
     the free edition's monthly quota is used up."""
     cfg = settings.feishu
     url = cfg.api_base_url.rstrip("/") + "/auth/v3/tenant_access_token/internal"
-    try:
-        response = client.post(url, json={"app_id": cfg.app_id, "app_secret": cfg.app_secret.get_secret_value()})
-        body: Any = response.json()
-    except httpx.HTTPError as exc:
-        report.add(FAIL, "feishu", f"cannot reach the Feishu API at {cfg.api_base_url} ({type(exc).__name__}): "
-                                   "check the network, a proxy, or feishu.api_base_url")
+    answer = _ask(report, "feishu", client, "POST", url, title="Feishu", base=cfg.api_base_url,
+                  setting="feishu.api_base_url", what="tenant_access_token",
+                  json={"app_id": cfg.app_id, "app_secret": cfg.app_secret.get_secret_value()})
+    if answer is None:
         return
-    except ValueError:
-        report.add(FAIL, "feishu", f"tenant_access_token answered HTTP {response.status_code} without JSON: "
-                                   "check feishu.api_base_url")
-        return
+    body = answer[1]
     code = body.get("code") if isinstance(body, dict) else None
     if code == 0 and body.get("tenant_access_token"):
         mode = ("the long connection (run `salesbot connect`)" if cfg.mode == "ws"
@@ -177,16 +187,11 @@ def check_slack(report: Report, settings: Settings, client: httpx.Client) -> Non
     """Call Slack's auth.test with the bot token."""
     slack = settings.slack
     url = slack.api_url.rstrip("/") + "/auth.test"
-    try:
-        response = client.post(url, headers={"Authorization": f"Bearer {slack.bot_token.get_secret_value()}"})
-        body: Any = response.json()
-    except httpx.HTTPError as exc:
-        report.add(FAIL, "slack", f"cannot reach the Slack API at {slack.api_url} ({type(exc).__name__}): "
-                                  "check the network, a proxy, or slack.api_url")
+    answer = _ask(report, "slack", client, "POST", url, title="Slack", base=slack.api_url, setting="slack.api_url",
+                  what=url, headers={"Authorization": f"Bearer {slack.bot_token.get_secret_value()}"})
+    if answer is None:
         return
-    except ValueError:
-        report.add(FAIL, "slack", f"{url} answered HTTP {response.status_code} without JSON: check slack.api_url")
-        return
+    body = answer[1]
     if isinstance(body, dict) and body.get("ok"):
         who = " ".join(filter(None, [f"as {body.get('user')}" if body.get("user") else "",
                                      f"in workspace {body.get('team')}" if body.get("team") else ""]))
@@ -214,17 +219,12 @@ def check_wecom(report: Report, settings: Settings, client: httpx.Client) -> Non
     if not str(wecom.agent_id).strip().isdigit():
         report.add(FAIL, "wecom", "wecom.agent_id is not a number: copy the app's AgentId from its page")
     url = wecom.api_base_url.rstrip("/") + "/gettoken"
-    try:
-        response = client.get(url, params={"corpid": wecom.corp_id, "corpsecret": wecom.secret.get_secret_value()})
-        body: Any = response.json()
-    except httpx.HTTPError as exc:
-        report.add(FAIL, "wecom", f"cannot reach the WeCom API at {wecom.api_base_url} ({type(exc).__name__}): "
-                                  "check the network, a proxy, or wecom.api_base_url")
+    answer = _ask(report, "wecom", client, "GET", url, title="WeCom", base=wecom.api_base_url,
+                  setting="wecom.api_base_url", what="gettoken",
+                  params={"corpid": wecom.corp_id, "corpsecret": wecom.secret.get_secret_value()})
+    if answer is None:
         return
-    except ValueError:
-        report.add(FAIL, "wecom", f"gettoken answered HTTP {response.status_code} without JSON: "
-                                  "check wecom.api_base_url")
-        return
+    body = answer[1]
     code = body.get("errcode", -2) if isinstance(body, dict) else -2
     if code == 0 and body.get("access_token"):
         report.add(OK, "wecom", "corp id and secret accepted by gettoken")
@@ -245,17 +245,12 @@ def check_dingtalk(report: Report, settings: Settings, client: httpx.Client, db:
     """Ask DingTalk for an access token with the AppKey and AppSecret; say if the monthly quota is used up."""
     cfg = settings.dingtalk
     url = cfg.api_base_url.rstrip("/") + "/v1.0/oauth2/accessToken"
-    try:
-        response = client.post(url, json={"appKey": cfg.client_id, "appSecret": cfg.client_secret.get_secret_value()})
-        body: Any = response.json()
-    except httpx.HTTPError as exc:
-        report.add(FAIL, "dingtalk", f"cannot reach the DingTalk API at {cfg.api_base_url} ({type(exc).__name__}): "
-                                     "check the network, a proxy, or dingtalk.api_base_url")
+    answer = _ask(report, "dingtalk", client, "POST", url, title="DingTalk", base=cfg.api_base_url,
+                  setting="dingtalk.api_base_url", what="accessToken",
+                  json={"appKey": cfg.client_id, "appSecret": cfg.client_secret.get_secret_value()})
+    if answer is None:
         return
-    except ValueError:
-        report.add(FAIL, "dingtalk", f"accessToken answered HTTP {response.status_code} without JSON: "
-                                     "check dingtalk.api_base_url")
-        return
+    response, body = answer
     code = str(body.get("code") or body.get("errcode") or "") if isinstance(body, dict) else ""
     if response.status_code == 200 and isinstance(body, dict) and body.get("accessToken"):
         mode = ("Stream (run `salesbot connect`, two of them for safety)" if cfg.mode == "stream"

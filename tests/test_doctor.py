@@ -39,10 +39,20 @@ class _Fake(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _html(self) -> None:  # what a proxy or a wrong base URL answers
+        data = b"<html><body>502 Bad Gateway</body></html>"
+        self.send_response(502)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def do_POST(self) -> None:  # noqa: N802
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         _Fake.calls.append(("POST", self.path, dict(self.headers)))
-        if self.path == "/api/auth.test":
+        if self.path.startswith("/html/"):
+            self._html()
+        elif self.path == "/api/auth.test":
             good = self.headers.get("Authorization") == f"Bearer {SLACK_TOKEN}"
             self._answer({"ok": True, "user": "salesbot", "team": "Acme Sales"} if good
                          else {"ok": False, "error": "invalid_auth"})
@@ -51,7 +61,9 @@ class _Fake(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         _Fake.calls.append(("GET", self.path, dict(self.headers)))
-        if self.path.startswith("/cgi-bin/gettoken"):
+        if self.path.startswith("/html/"):
+            self._html()
+        elif self.path.startswith("/cgi-bin/gettoken"):
             self._answer({"errcode": 40001, "errmsg": "invalid credential, hint: [1700000000_1]"})
         else:
             self._answer({"errcode": 404})
@@ -156,3 +168,34 @@ def test_unreachable_database_fails_without_traceback(tmp_path: Path) -> None:
     assert "FAIL  database: cannot connect to postgresql+psycopg://salesbot:***@127.0.0.1:1/nowhere" in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
     assert "dbpassword123" not in proc.stdout + proc.stderr and WECOM_SECRET not in proc.stdout + proc.stderr
+
+
+_PLATFORM_CONFIG = {
+    "slack": ('[slack]\nbot_token = "{t}"\nsigning_secret = "{s}"\napi_url = "{url}"\n', "slack.api_url", "Slack"),
+    "wecom": ('[wecom]\ncorp_id = "ww0123456789"\nagent_id = "1000002"\nsecret = "{w}"\ntoken = "{wt}"\n'
+              'encoding_aes_key = "{k}"\napi_base_url = "{url}"\n', "wecom.api_base_url", "WeCom"),
+    "feishu": ('[feishu]\napp_id = "cli_doctor"\napp_secret = "{w}"\napi_base_url = "{url}"\n',
+               "feishu.api_base_url", "Feishu"),
+    "dingtalk": ('[dingtalk]\nclient_id = "dingdoctor"\nclient_secret = "{w}"\napi_base_url = "{url}"\n',
+                 "dingtalk.api_base_url", "DingTalk"),
+}
+
+
+@pytest.mark.parametrize("platform", list(_PLATFORM_CONFIG))
+def test_an_api_that_cannot_be_reached_or_answers_html_is_named_with_the_setting(
+        platform: str, env: Path, db: Database, fake_api: str) -> None:
+    build_org(db)
+    text, setting, title = _PLATFORM_CONFIG[platform]
+    config = env / "config.toml"
+    closed = LoopbackServer(("127.0.0.1", 0), _Fake)  # bound, then closed: nothing listens there
+    dead = f"http://127.0.0.1:{closed.server_address[1]}/"
+    closed.server_close()
+    for url, expected in ((dead, f"cannot reach the {title} API at {dead} (ConnectError): check the network, "
+                                 f"a proxy, or {setting}"),
+                          (f"{fake_api}/html/", f"answered HTTP 502 without JSON: check {setting}")):
+        config.write_text(text.format(t=SLACK_TOKEN, s=SIGNING, w=WECOM_SECRET, wt=WECOM_TOKEN, k=AES_KEY, url=url),
+                          encoding="utf-8")
+        code, out = _run(config)
+        fails = [line for line in out.splitlines() if line.startswith(f"FAIL  {platform}:")]
+        assert code == 1 and len(fails) == 1 and expected in fails[0], out
+        assert "Traceback" not in out and WECOM_SECRET not in out and SLACK_TOKEN not in out
