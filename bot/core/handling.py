@@ -20,8 +20,12 @@ import logging
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from typing import Protocol
 
+from bot.core.clock import Clock
 from bot.core.dispatch import Dispatcher
+from bot.core.settings import Settings
 from bot.core.types import Inbound
 
 log = logging.getLogger("salesbot.handling")
@@ -29,6 +33,25 @@ log = logging.getLogger("salesbot.handling")
 MAX_QUEUED = 5000
 YIELD_SECONDS = 0.5
 BURST = 8
+
+
+class Acking(Protocol):
+    def acking(self) -> AbstractContextManager[None]: ...
+
+
+class ReceivingApp(Protocol):
+    """What a platform's receiving side needs of `bot.wiring.App`: store an event before its ack, then
+    hand it to the background (platforms may not import the composition root)."""
+
+    settings: Settings
+    clock: Clock
+
+    def receive(self, inbound: Inbound) -> int | None: ...
+
+    def handle_later(self, event_id: int, inbound: Inbound) -> None: ...
+
+    @property
+    def handling(self) -> Acking: ...
 
 
 class BackgroundHandling:

@@ -14,17 +14,15 @@ import hmac
 import json
 import logging
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.core.clock import Clock
-from bot.core.settings import Settings
+from bot.core.handling import ReceivingApp as App
 from bot.core.types import Inbound
 from bot.platforms.dingtalk.convert import (
     card_callback_to_inbound,
@@ -37,22 +35,6 @@ log = logging.getLogger("salesbot.dingtalk")
 MAX_BODY_BYTES = 1_000_000
 
 
-class App(Protocol):
-    """What the adapter needs of `bot.wiring.App` (platforms may not import the composition root)."""
-
-    settings: Settings
-    clock: Clock
-
-    def receive(self, inbound: Inbound) -> int | None: ...
-
-    def handle_later(self, event_id: int, inbound: Inbound) -> None: ...
-
-    @property
-    def handling(self) -> _Handling: ...
-
-
-class _Handling(Protocol):
-    def acking(self) -> AbstractContextManager[None]: ...
 
 
 def signature(timestamp: str, secret: str) -> str:

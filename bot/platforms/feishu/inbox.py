@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any
 
-from bot.core.clock import Clock
-from bot.core.settings import Settings
+from bot.core.handling import ReceivingApp as App
 from bot.core.types import Inbound
 from bot.platforms.feishu.convert import PLATFORM, to_inbound
 
@@ -17,22 +15,6 @@ log = logging.getLogger("salesbot.feishu")
 InboundHook = Callable[[str, str], None]  # (platform, kind): metrics
 
 
-class App(Protocol):
-    """What the adapter needs of `bot.wiring.App` (platforms may not import the composition root)."""
-
-    settings: Settings
-    clock: Clock
-
-    def receive(self, inbound: Inbound) -> int | None: ...
-
-    def handle_later(self, event_id: int, inbound: Inbound) -> None: ...
-
-    @property
-    def handling(self) -> _Handling: ...
-
-
-class _Handling(Protocol):
-    def acking(self) -> AbstractContextManager[None]: ...
 
 
 def accept(app: App, event: dict[str, Any], on_inbound: InboundHook | None = None) -> Inbound | None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from typing import Protocol
 
 from starlette.concurrency import run_in_threadpool
@@ -12,41 +10,20 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.core.clock import Clock
 from bot.core.db import Database
-from bot.core.settings import Settings
-from bot.core.types import DispatchResult, Inbound, InboundKind
+from bot.core.handling import ReceivingApp
+from bot.core.types import Inbound, InboundKind
 from bot.platforms.wecom.convert import parse_xml, to_inbound
 from bot.platforms.wecom.crypto import MAX_BODY_BYTES, CallbackCrypto, CallbackRejected
 from bot.platforms.wecom.port import remember_response_code
 
 
-class App(Protocol):
-    """What the adapter needs of `bot.wiring.App` (platforms may not import the composition root)."""
+class App(ReceivingApp, Protocol):
+    """What the adapter needs of `bot.wiring.App`: what every receiving side needs, and the database, where
+    a card click's response code is kept before the click is stored."""
 
-    settings: Settings
-    clock: Clock
     db: Database
 
-    @property
-    def outbox(self) -> _Outbox: ...
-
-    def dispatch(self, inbound: Inbound, *, deliver: bool = True) -> DispatchResult: ...
-
-    def receive(self, inbound: Inbound) -> int | None: ...
-
-    def handle_later(self, event_id: int, inbound: Inbound) -> None: ...
-
-    @property
-    def handling(self) -> _Handling: ...
-
-
-class _Handling(Protocol):
-    def acking(self) -> AbstractContextManager[None]: ...
-
-
-class _Outbox(Protocol):
-    def deliver(self, keys: Sequence[str] | None = None, *, limit: int = 200) -> tuple[int, int]: ...
 
 log = logging.getLogger("salesbot.wecom")
 
