@@ -29,7 +29,8 @@ def test_chinese_names_render_in_the_packaged_font_without_a_missing_glyph(
         english = bar_chart(NAMES, ACTUALS, goals=GOALS, title="North Team · signed", money=True, locale="en")
     assert png.startswith(PNG) and english.startswith(PNG) and len(png) > 5000
     assert not [r for r in caplog.records if "missing from" in r.getMessage() or "not found" in r.getMessage()]
-    # The font comes with the install (noto-cjk-sans-otc), not from the machine: CI has no CJK font.
+    # The font comes with the install (noto-cjk-sans-otc), not from the machine (CI installs a system CJK font for
+    # the browser tests only; the chart must not lean on it).
     assert cjk_font() == "Noto Sans CJK SC"
     assert any(str(entry.fname).endswith("NotoSansCJK-Regular.ttc") for entry in font_manager.fontManager.ttflist)
     assert chart_fonts("zh-CN") == ["Noto Sans CJK SC", LATIN] and chart_fonts("en") == [LATIN, "Noto Sans CJK SC"]
