@@ -146,7 +146,7 @@ class Outlook:
 # the pieces, each one query for the whole tree
 
 
-@dataclass
+@dataclass(slots=True)
 class _Cell:
     """One person's reports filed in one team: the period's sum and the look-back window's."""
 
@@ -263,7 +263,7 @@ def _goals(session: Session, period: Period, metric: str, *, people: bool) -> di
 # the forecast
 
 
-@dataclass
+@dataclass(slots=True)
 class _Sums:
     actual: Decimal = ZERO
     straight: Decimal = ZERO  # the run-rate-only projection
@@ -287,7 +287,7 @@ class _Sums:
             self.open_by[stage] = self.open_by.get(stage, 0) + n
 
 
-@dataclass
+@dataclass(slots=True)
 class _Unit:
     scope: GoalScope
     id: int
@@ -340,6 +340,7 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     if isinstance(unit, Region):  # one subquery rather than a bound parameter per team
         team_ids = select(Team.id).where(Team.region_id.in_(subtree))
     team_code = {t.id: t.code for t in teams}
+    team_key = {t.id: f"team:{t.code}" for t in teams}
     if isinstance(unit, Person):
         people = [_Unit(GoalScope.USER, unit.id, unit.code, unit.name, None)]
         person_team = {unit.id: unit.team_id}
@@ -355,7 +356,7 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
                 select(Person.id, Person.code, Person.name, Person.team_id, case((selling, 1), else_=0))
                 .where(*members)):
             if seller:
-                people.append(_Unit(GoalScope.USER, pid, code, name, f"team:{team_code[tid]}"))
+                people.append(_Unit(GoalScope.USER, pid, code, name, team_key[tid]))
             person_team[pid] = tid
         listed = select(Person.id).where(*members, selling)
         # a team's reports, and its people's reports filed in a team outside the tree (they moved)
@@ -426,7 +427,9 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
             return amount / deals, "organisation", deals
         return None, "none", 0
 
-    # per person and team: the run rate over each person's own workdays gone
+    # per person and team: the run rate over each person's own workdays gone (people's own sums only when
+    # their nodes are shown: a region's overview adds 10,000 people up into their teams and shows the teams)
+    people_shown = with_people or isinstance(unit, Person)
     by_person: dict[int, _Sums] = defaultdict(_Sums)
     team_sums: dict[int, _Sums] = defaultdict(_Sums)
     for (pid, tid), cell in cells.items():
@@ -436,7 +439,8 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
             run_part = cell.actual * (total - e) / total if e > 0 else ZERO
         else:
             run_part = straight - cell.actual
-        by_person[pid].add_run(cell.actual, straight, run_part)
+        if people_shown:
+            by_person[pid].add_run(cell.actual, straight, run_part)
         if tid in team_code:
             # a team's future is its current people's: reports of someone who left or moved only count as done
             if person_team.get(pid) == tid:
@@ -450,27 +454,33 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     horizon = Decimal(total * config.pipeline_workdays)
     no_pipeline = dict.fromkeys(weights, 0)
     for person in people:
-        mine = sums[f"user:{person.code}"] = by_person.get(person.id) or _Sums()
-        theirs = open_by.get(person.id)
-        if not theirs:  # most people of a count metric, or of an organisation without stages: nothing to add
+        mine = None
+        if people_shown:
+            mine = sums[f"user:{person.code}"] = by_person.get(person.id) or _Sums()
             mine.open_by = no_pipeline  # read only
+        theirs = open_by.get(person.id)  # the open stages with their counts, none zero, in OPEN_STAGES' order
+        if not theirs:  # most people of a count metric, or of an organisation without stages: nothing to add
             continue
-        mine.open_by = {st: theirs.get(st, 0) for st in weights}
-        weighted = sum((weights[st] * n for st, n in mine.open_by.items() if n), ZERO)
+        if mine is not None:
+            mine.open_by = {st: theirs.get(st, 0) for st in weights}
+        weighted = sum((weights[st] * n for st, n in theirs.items()), ZERO)
+        pipe_value = pipe_part = ZERO
         if blend and weighted > 0:  # valued only when there is something to value (the fallbacks cost queries)
             value, basis, deals = deal_value(person.id)
             details[person.id] = (value, basis, deals)
             if value is not None and total:
                 r = total - gone_of(person.id)
-                mine.pipe_value = weighted * value
-                mine.pipe_part = mine.pipe_value * r * r / horizon
+                pipe_value = weighted * value
+                pipe_part = pipe_value * r * r / horizon
+                if mine is not None:
+                    mine.pipe_value, mine.pipe_part = pipe_value, pipe_part
         if person.parent is not None:
             team = sums.get(person.parent)
             if team is None:
                 team = sums[person.parent] = _Sums()
-            team.pipe_part += mine.pipe_part
-            team.pipe_value += mine.pipe_value
-            for st, n in mine.open_by.items():
+            team.pipe_part += pipe_part
+            team.pipe_value += pipe_value
+            for st, n in theirs.items():
                 team.open_by[st] = team.open_by.get(st, 0) + n
 
     # regions: the sum of their teams and sub-regions, deepest first
@@ -519,8 +529,9 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
                       calendar_mode=calendar.mode, stage_weights=weights, lookback_days=config.lookback_days,
                       min_deals=config.min_deals, pipeline_workdays=config.pipeline_workdays, labels=labels)
     people_of: dict[str, list[_Unit]] = defaultdict(list)
-    for person in sorted(people, key=lambda x: x.code):
-        people_of[person.parent or ""].append(person)
+    if with_people:
+        for person in sorted(people, key=lambda x: x.code):
+            people_of[person.parent or ""].append(person)
     teams_of: dict[str, list[_Unit]] = defaultdict(list)
     for team in sorted(teams, key=lambda x: x.code):
         teams_of[team.parent or ""].append(team)
