@@ -399,8 +399,8 @@ def check(client: httpx.Client, hand: Hand, conn: Connection, *, sqlite: bool) -
         if row is None:
             problems.append(f"{scope} {code}: not on the page")
             continue
-        # name, kind, floor, target, stretch, actual, 达成率, run rate needed, workdays left, forecast
-        ours = [_dec(v) for v in row[2:8]] + [_dec(row[9])]
+        # name, actual, 达成率, target, run rate needed, workdays left, forecast, floor, stretch, kind
+        ours = [_dec(row[i]) for i in (7, 3, 8, 1, 2, 4, 6)]
         theirs = [_dec(v) for v in (floor, target, stretch, actual, pct, needed, projection)]
         labels = ("floor", "target", "stretch", "actual", "pct", "needed", "forecast")
         for label, a, b in zip(labels, ours, theirs, strict=True):

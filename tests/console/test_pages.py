@@ -51,6 +51,11 @@ def test_overview_matches_goal_in_chat(app: App, db: Database, org: Org,
     csv = c.get("/console/overview?period=2026-11&format=csv").content.decode("utf-8-sig")
     assert "358333.88" in csv and "1000000.00" in csv and "华东" in csv
     assert "广州" not in csv and "wang" not in csv
+    # a region with no goal of its own still shows what its teams did (上海 = 上海一组; 杭州 nothing)
+    rows = [line.split(",") for line in csv.splitlines()]
+    actual = rows[0].index("实际")
+    by_name = {r[0]: r for r in rows[1:]}
+    assert by_name["上海"][actual] == "358333.88" and by_name["杭州"][actual] in ("0", "0.00"), rows
 
 
 def test_units_progress_equals_the_services(db: Database, org: Org, settings) -> None:  # noqa: ANN001

@@ -208,7 +208,9 @@ def overview(view: View) -> Response:
     for unit, depth in units:
         found: Progress | None = next(iter(progress.get((str(unit.scope), unit.code), [])), None)
         row = {"name": unit.name, "code": unit.code, "kind": t(f"kind.{unit.scope}"), "_level": depth,
-               "_scope": str(unit.scope), "actual": found.actual if found is not None else None,
+               # a unit with no goal still has an actual (the forecast summed it): 上海 above its teams
+               "_scope": str(unit.scope),
+               "actual": found.actual if found is not None else known.get((str(unit.scope), unit.code)),
                **progress_row(found, time_pct)}
         if forecasts:
             row["forecast"] = forecasts.get((str(unit.scope), unit.code))
@@ -222,13 +224,15 @@ def overview(view: View) -> Response:
         return view.url("/console/overview", period=span.text, metric=metric_raw, **{key: row["code"]})
 
     kind = "money" if money else "number"
-    columns = [Column("name", t("col.unit"), link=drill), Column("kind", t("col.kind")),
-               Column("floor", t("col.floor"), kind), Column("target", t("col.target"), kind),
-               Column("stretch", t("col.stretch"), kind), Column("actual", t("col.actual"), kind, link=drill),
-               Column("progress", t("col.pct"), "progress"), Column("run_rate", t("col.run_rate"), kind),
-               Column("remaining", t("col.remaining"), "number")]
+    # What a manager looks for first comes first, in view on a phone without scrolling sideways: the actual
+    # and 达成率, then the goal and what it takes; floor, stretch and the kind of unit last.
+    columns = [Column("name", t("col.unit"), link=drill), Column("actual", t("col.actual"), kind, link=drill),
+               Column("progress", t("col.pct"), "progress"), Column("target", t("col.target"), kind),
+               Column("run_rate", t("col.run_rate"), kind), Column("remaining", t("col.remaining"), "number")]
     if forecasts:
         columns.append(Column("forecast", forecast_label(view.t, span.period), kind))
+    columns += [Column("floor", t("col.floor"), kind), Column("stretch", t("col.stretch"), kind),
+                Column("kind", t("col.kind"))]
     tree = Table("main", t("overview.tree"), columns, rows)
     ranking_rows = _ranking(view, focus if team is not None else None, team_ids, metric, span)
     ranking = Table("ranking", t("overview.ranking"), [
