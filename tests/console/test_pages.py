@@ -154,3 +154,21 @@ def test_reports_page_lists_sellers_only(db: Database, org: Org, sign_in: Callab
     assert "陈经理" in csv  # a player-coach: missing a report, like a rep
     csv = c.get("/console/reports?day=2027-01-05&team=sh1&format=csv").content.decode("utf-8-sig")
     assert "张伟" in csv and "陈经理" not in csv  # January is outside the goal's quarter
+
+
+def test_several_top_regions_get_cards_of_their_sum(db: Database, org: Org,
+                                                    sign_in: Callable[[str], TestClient]) -> None:
+    _seed(db, org)
+    html = sign_in("admin").get("/console/overview?period=2026-11").text  # 华东, 华南 and North at the top
+    cards = html.split('class="cards"')[1].split("</section>")[0]
+    assert "我负责的全部区域" in html.split("</h1>")[0]
+    assert "44.83万" in cards  # 华东 358,333.88 + 华南 90,000 (North reported nothing)
+    assert "本期没有目标" in cards  # 华南 has no goal: no sum of goals is made up
+    assert "300万" not in cards
+    with db.unit_of_work() as s:
+        s.add(Goal(scope="region", code="south", period="2026-11", metric="signed_amount", target=Decimal("500000")))
+        s.add(Goal(scope="region", code="north", period="2026-11", metric="signed_amount", target=Decimal("200000")))
+    cards = sign_in("admin").get("/console/overview?period=2026-11").text.split('class="cards"')[1]
+    assert "目标 370万" in cards and ">12%" in cards, cards  # 448,333.88 of 3,000,000 + 500,000 + 200,000
+    east = sign_in("mgr_east").get("/console/overview?period=2026-11").text  # one region: its own cards
+    assert "我负责的全部区域" not in east.split("</h1>")[0] and "华东" in east.split("</h1>")[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import and_, case, func, select
@@ -177,6 +177,20 @@ def _reported(view: View, team_ids: list[int], day: date) -> tuple[int, int]:
     return int(row[1] or 0), int(row[0] or 0)
 
 
+
+def _together(name: str, tops: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The cards' figures of several top units at once: actuals and goals added up (a goal only when every
+    unit has one), 达成率 of the sums, the run rates needed added up."""
+    if len(tops) < 2:
+        return None
+    actual = sum((r["actual"] or ZERO for r in tops), ZERO)
+    every_goal = all(r["target"] is not None for r in tops)
+    target = sum((r["target"] for r in tops), ZERO) if every_goal else None
+    return {"name": name, "actual": actual, "target": target,
+            "pct": (actual * 100 / target).quantize(Decimal("0.1"), ROUND_HALF_UP) if target else None,
+            "run_rate": sum((r["run_rate"] for r in tops), ZERO) if every_goal else None,
+            "remaining": max((r["remaining"] for r in tops if r["remaining"] is not None), default=None)}
+
 @page("/console/overview", roles=MANAGERS)
 def overview(view: View) -> Response:
     """Goals against progress down the tree, for a period, a region or a team, and one metric."""
@@ -240,8 +254,10 @@ def overview(view: View) -> Response:
         Column("name", t("col.person"), link=lambda r: view.url(f"/console/people/{r['code']}", period=span.text)),
         Column("team", t("col.team")), Column("value", metric.label(view.locale), kind)], ranking_rows,
         page_size=RANKING_SHOWN)
-    # the focus unit's figures: cards, trend and the previous period
-    head = rows[0] if focus is not None and rows else None
+    # the focus unit's figures: cards, trend and the previous period; with several regions at the top (a
+    # manager of two, an admin), their sum
+    head = rows[0] if focus is not None and rows else _together(
+        t("overview.together"), [r for r, (_, depth) in zip(rows, units, strict=True) if depth == 0])
     prev = params.previous(span.period)
     condition = _unit_condition(view, focus, team_ids)
     daily = _daily(view, condition, metric, prev.start, span.end) if team_ids or focus is not None else {}
