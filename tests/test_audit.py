@@ -18,6 +18,7 @@ from models import AuditEntry, CollabRequest, Person
 from services import audit
 from tests.support.chat import Chat, platform_settings
 from tests.support.org import build_org
+from tests.support.sending import person_id
 from tests.test_transfer import _cli
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -33,13 +34,6 @@ def log(db: Database) -> list[AuditEntry]:
 def count(db: Database) -> int:
     with db.unit_of_work() as s:
         return s.scalar(select(func.count()).select_from(AuditEntry)) or 0
-
-
-def person_id(db: Database, code: str) -> int:
-    with db.unit_of_work() as s:
-        pid = s.scalar(select(Person.id).where(Person.code == code))
-        assert pid is not None
-        return pid
 
 
 @pytest.fixture()

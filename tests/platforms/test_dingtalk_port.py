@@ -8,7 +8,6 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import select
 
 from bot import metrics
 from bot.core import kvstate
@@ -22,7 +21,7 @@ from bot.platforms.dingtalk.convert import (
     split_markdown,
     to_dingtalk_markdown,
 )
-from models import KeyValue, OutboxMessage, Person
+from models import KeyValue
 from tests.support.fake_dingtalk import (
     HTTP_500,
     INVALID,
@@ -37,6 +36,7 @@ from tests.support.fake_dingtalk import (
     dingtalk_env,
 )
 from tests.support.org import build_org
+from tests.support.sending import person_id, rows, send
 
 BATCH = "v1.0/robot/oToMessages/batchSend"
 GROUP = "v1.0/robot/groupMessages/send"
@@ -50,23 +50,6 @@ def env(db: Database, clock: FixedClock, database_url: str) -> Iterator[Dingtalk
         yield e
 
 
-def person_id(db: Database, code: str) -> int:
-    with db.unit_of_work() as s:
-        pid = s.scalar(select(Person.id).where(Person.code == code))
-        assert pid is not None
-        return pid
-
-
-def send(env: DingtalkEnv, *messages: Outbound, base: str = "t") -> list[str]:
-    with env.app.db.unit_of_work() as s:
-        keys = enqueue(s, list(messages), base_key=base, settings=env.app.settings, now=env.clock.now())
-    env.app.outbox.deliver(keys)
-    return keys
-
-
-def rows(db: Database) -> dict[str, OutboxMessage]:
-    with db.unit_of_work() as s:
-        return {r.key: r for r in s.scalars(select(OutboxMessage))}
 
 
 # -- the dialect, pure ----------------------------------------------------------------------------
