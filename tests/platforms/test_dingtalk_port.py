@@ -54,14 +54,16 @@ def env(db: Database, clock: FixedClock, database_url: str) -> Iterator[Dingtalk
 
 # -- the dialect, pure ----------------------------------------------------------------------------
 
-def test_tables_become_list_lines_and_code_loses_its_backticks() -> None:
+def test_tables_become_list_lines_and_code_turns_bold() -> None:
     neutral = "**排行**\n| 名次 | 姓名 | 签约 |\n|---|:---:|---|\n| 1 | 张伟 | 12.5万 |\n运行 `/help` 看说明\n```\ncode\n```"
     out = to_dingtalk_markdown(neutral)
     assert "|" not in out and "`" not in out
     assert "- 1 · 张伟 · 12.5万" in out
     assert "- 名次 · 姓名 · 签约" in out
-    assert "运行 /help 看说明" in out
-    assert "运行 /help 看说明  \ncode" in out  # a kept line break inside a paragraph
+    assert "运行 **/help** 看说明  \ncode" in out  # a command stands out; a kept line break inside a paragraph
+    # inside bold the backticks just go (bold in bold would close it); an empty code span is left as it was
+    assert to_dingtalk_markdown("**模板 `nudge` 预览** 用 `/模板 show nudge`") == "**模板 nudge 预览** 用 **/模板 show nudge**"
+    assert to_dingtalk_markdown("空的 `` 和 **不成对 `x`") == "空的  和 **不成对 x"
 
 
 def test_long_markdown_is_split_under_the_msg_param_limit() -> None:

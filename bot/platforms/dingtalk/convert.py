@@ -127,7 +127,8 @@ def to_dingtalk_markdown(text: str) -> str:
     """Turn the neutral markdown subset into DingTalk's sampleMarkdown dialect.
 
     DingTalk shows headings, bold, links, quotes and lists, but no tables and no code: a table
-    becomes one list line per row (cells joined by ` · `), code loses its backticks, and a line
+    becomes one list line per row (cells joined by ` · `), inline code (a command to type) turns
+    bold (inside bold it only loses its backticks), a fence's lines stay as lines, and a line
     break inside a paragraph gets the two trailing spaces DingTalk needs to keep it.
     """
     lines: list[str] = []
@@ -141,7 +142,7 @@ def to_dingtalk_markdown(text: str) -> str:
             cells = [c.strip() for c in stripped.strip("|").split("|")]
             lines.append("- " + " · ".join(c for c in cells if c))
             continue
-        lines.append(_INLINE_CODE.sub(r"\1", raw.rstrip()))
+        lines.append(_code_as_bold(raw.rstrip()))
     out: list[str] = []
     for index, line in enumerate(lines):
         nxt = lines[index + 1] if index + 1 < len(lines) else ""
@@ -152,6 +153,18 @@ def to_dingtalk_markdown(text: str) -> str:
             line += "\n" if ends_list else "  "
         out.append(line)
     return "\n".join(out).strip("\n")
+
+
+def _code_as_bold(line: str) -> str:
+    """`/拜访 客户` → **/拜访 客户**, so a command to type still stands out; inside bold, or on a line whose
+    bold marks do not pair up, the backticks just go."""
+    if "`" not in line:
+        return line
+    if line.count("**") % 2:
+        return _INLINE_CODE.sub(r"\1", line)
+    parts = line.split("**")
+    return "**".join(_INLINE_CODE.sub(lambda m: f"**{m[1]}**" if m[1].strip() else m[1], part) if i % 2 == 0
+                     else _INLINE_CODE.sub(r"\1", part) for i, part in enumerate(parts))
 
 
 def _is_item(line: str) -> bool:
