@@ -13,11 +13,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from tests.support.fake_http import LoopbackServer
+from tests.support.fake_http import LoopbackServer, json_server
 
 # Outcomes to cue with fail_next() or chaos.
 RATE = "rate"  # HTTP 403 Forbidden.AccessDenied.QpsLimitForAppkeyAndApi
@@ -227,55 +225,16 @@ class FakeDingtalk:
     # -- server -----------------------------------------------------------------------------
     @contextmanager
     def running(self) -> Iterator[FakeDingtalk]:
-        fake = self
+        def handle(method: str, path: str, query: dict[str, str], headers: dict[str, str],
+                   body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+            status, answer, delay = self.handle(method, path, query, headers, body)
+            if delay:
+                time.sleep(delay)
+            return status, answer, {}
 
-        class Handler(BaseHTTPRequestHandler):
-            def _go(self, method: str) -> None:
-                parts = urlsplit(self.path)
-                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                body: dict[str, Any] = {}
-                ctype = self.headers.get("Content-Type", "")
-                if raw and "json" in ctype:
-                    body = json.loads(raw)
-                elif raw:
-                    body = {"_bytes": len(raw), "_multipart": "multipart" in ctype}
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                status, answer, delay = fake.handle(method, parts.path, query, headers, body)
-                if delay:
-                    time.sleep(delay)
-                data = json.dumps(answer, ensure_ascii=False).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:  # the client gave up waiting (SLOW)
-                    pass
-
-            def do_GET(self) -> None:  # noqa: N802
-                self._go("GET")
-
-            def do_POST(self) -> None:  # noqa: N802
-                self._go("POST")
-
-            def do_PUT(self) -> None:  # noqa: N802
-                self._go("PUT")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = LoopbackServer(("127.0.0.1", 0), Handler)
-        thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                  daemon=True)
-        thread.start()
-        try:
+        with json_server(handle) as server:
+            self._server = server
             yield self
-        finally:
-            self._server.shutdown()
-            self._server.server_close()
 
 
 # -- a whole bot wired to the fake, for tests ---------------------------------------------------

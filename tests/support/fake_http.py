@@ -30,7 +30,8 @@ class LoopbackServer(ThreadingHTTPServer):
 
 @contextmanager
 def json_server(handle: Handle) -> Iterator[LoopbackServer]:
-    """Serve GET, POST and PATCH with `handle` until the block ends."""
+    """Serve GET, POST, PATCH and PUT with `handle` until the block ends (a handle may sleep to answer slowly;
+    a client that gave up waiting by then is not an error)."""
 
     class Handler(BaseHTTPRequestHandler):
         def _go(self, method: str) -> None:
@@ -46,14 +47,17 @@ def json_server(handle: Handle) -> Iterator[LoopbackServer]:
                 body = {"_bytes": len(raw), "_multipart": "multipart" in ctype}
             headers = {k.lower(): v for k, v in self.headers.items()}
             status, answer, extra = handle(method, parts.path, query, headers, body)
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
+            data = json.dumps(answer, ensure_ascii=False).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in extra.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except OSError:  # the client gave up waiting
+                pass
 
         def do_GET(self) -> None:  # noqa: N802
             self._go("GET")
@@ -63,6 +67,9 @@ def json_server(handle: Handle) -> Iterator[LoopbackServer]:
 
         def do_PATCH(self) -> None:  # noqa: N802
             self._go("PATCH")
+
+        def do_PUT(self) -> None:  # noqa: N802
+            self._go("PUT")
 
         def log_message(self, *args: Any) -> None:
             pass
