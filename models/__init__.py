@@ -521,3 +521,54 @@ class AuditEntry(Base):
     before: Mapped[Any | None] = mapped_column(JSON)
     after: Mapped[Any | None] = mapped_column(JSON)
     actor_person: Mapped[Person | None] = relationship()
+
+
+# ---------------------------------------------------------------------------
+# Report totals, kept up to date as reports are written (models/rollups.py): what the console's overview of a
+# region of 10,000 sellers reads instead of their millions of daily reports. Never written by hand.
+
+REPORT_COUNTS = ("visits", "new_leads", "new_customers", "opportunities")
+REPORT_AMOUNTS = ("signed_amount", "collected_amount")
+
+
+class ReportMonth(Base):
+    """One person's submitted reports of one month filed in one team, added up: a column per number, and for
+    each the days it was above zero (the forecast counts those as deals)."""
+
+    __tablename__ = "report_months"
+    # the key leads with the month: a span of months is one range of the key (and of the rows, on MariaDB)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
+    person_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # the team the reports were filed in; 0 for none (a key column cannot be NULL)
+    team_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    reports: Mapped[int] = mapped_column(Integer, default=0)
+    visits: Mapped[int] = mapped_column(Integer, default=0)
+    new_leads: Mapped[int] = mapped_column(Integer, default=0)
+    new_customers: Mapped[int] = mapped_column(Integer, default=0)
+    opportunities: Mapped[int] = mapped_column(Integer, default=0)
+    signed_amount: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
+    collected_amount: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
+    visits_days: Mapped[int] = mapped_column(Integer, default=0)
+    new_leads_days: Mapped[int] = mapped_column(Integer, default=0)
+    new_customers_days: Mapped[int] = mapped_column(Integer, default=0)
+    opportunities_days: Mapped[int] = mapped_column(Integer, default=0)
+    signed_amount_days: Mapped[int] = mapped_column(Integer, default=0)
+    collected_amount_days: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReportTeamDay(Base):
+    """One team's submitted reports of one day, added up (the console's trend by day)."""
+
+    __tablename__ = "report_team_days"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)  # first in the key: the trend reads days
+    team_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    reports: Mapped[int] = mapped_column(Integer, default=0)
+    visits: Mapped[int] = mapped_column(Integer, default=0)
+    new_leads: Mapped[int] = mapped_column(Integer, default=0)
+    new_customers: Mapped[int] = mapped_column(Integer, default=0)
+    opportunities: Mapped[int] = mapped_column(Integer, default=0)
+    signed_amount: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
+    collected_amount: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
+
+
+from models import rollups as _rollups  # noqa: E402,F401 - keeps the two tables above up to date

@@ -40,6 +40,7 @@ class WorkCalendar:
     def __init__(self, mode: str = "CN", overrides: Mapping[date, str] | None = None) -> None:
         self.mode = mode
         self.overrides = dict(overrides or {})
+        self._spans: dict[tuple[date, date], tuple[date, ...]] = {}  # workdays() by span, computed once
 
     def is_published(self, year: int) -> bool:
         return self.mode != "CN" or _cn_year(year)[3]
@@ -69,12 +70,17 @@ class WorkCalendar:
 
     def workdays(self, start: date, end: date) -> list[date]:
         """Return the workdays from start to end, both included."""
-        out, d = [], start
-        while d <= end:
-            if self.is_workday(d):
-                out.append(d)
-            d += timedelta(days=1)
-        return out
+        found = self._spans.get((start, end))
+        if found is None:
+            out, d = [], start
+            while d <= end:
+                if self.is_workday(d):
+                    out.append(d)
+                d += timedelta(days=1)
+            if len(self._spans) > 4096:  # a long-lived calendar asked for many spans
+                self._spans.clear()
+            found = self._spans[(start, end)] = tuple(out)
+        return list(found)
 
     def add_workdays(self, day: date, n: int) -> date:
         d = day

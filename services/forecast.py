@@ -39,7 +39,7 @@ from functools import lru_cache
 from importlib.resources import files
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from bot.core.rendering import LOCALES, render_source
@@ -48,13 +48,15 @@ from models import Customer, DailyReport, Goal, GoalScope, Person, Region, Team
 from services.calendar import WorkCalendar
 from services.fields import FieldType, Stage, stage_label
 from services.goals import ZERO, Period, _num, region_subtree
-from services.report_fields import COLUMN_KEYS, field_by_key, load_fields
+from services.report_fields import field_by_key, load_fields
+from services.report_totals import Scope, has_totals, window
 from services.sellers import seller_condition, seller_periods
 
 __all__ = ["OPEN_STAGES", "Forecast", "Outlook", "assumptions", "forecast"]
 
 OPEN_STAGES: tuple[Stage, ...] = (Stage.LEAD, Stage.NEEDS, Stage.PROPOSAL, Stage.NEGOTIATION)
 _CENT = Decimal("0.01")
+_REPORTS = DailyReport.__table__
 _HUNDRED = Decimal(100)
 # Before this many workdays are gone the run rate rests on too little: the assumptions say so.
 EARLY_WORKDAYS = 5
@@ -148,11 +150,9 @@ class Outlook:
 
 @dataclass(slots=True)
 class _Cell:
-    """One person's reports filed in one team: the period's sum and the look-back window's."""
+    """One person's reports filed in one team over the period."""
 
     actual: Decimal = ZERO
-    lookback: Decimal = ZERO
-    lookback_days: int = 0  # reports with a positive amount in the look-back window
     done: bool = False  # reported on the as-of day
 
 
@@ -163,26 +163,38 @@ def _dec(value: Any) -> Decimal:
     return value if isinstance(value, Decimal) else _num(value)
 
 
-def _cells(session: Session, scope_condition: ColumnElement[bool], metric: str, period_start: date,
-           lookback_start: date, day: date) -> dict[tuple[int, int | None], _Cell]:
-    """Sum the metric per (person, team) over the period and over the look-back window, in one query."""
+_Cells = dict[tuple[int, int | None], _Cell]
+_Lookback = dict[int, tuple[Decimal, int]]  # per person: the metric's sum, and the reports with it above zero
+
+
+def _cells(session: Session, scope: Scope, metric: str, period_start: date,
+           lookback_start: date, day: date) -> tuple[_Cells, _Lookback]:
+    """Sum the metric per (person, team) over the period, and per person over the look-back window."""
     start = min(period_start, lookback_start)
-    span = (scope_condition, DailyReport.day >= start, DailyReport.day <= day, DailyReport.submitted_at.is_not(None))
-    out: dict[tuple[int, int | None], _Cell] = defaultdict(_Cell)
-    if metric in COLUMN_KEYS:
-        column = getattr(DailyReport, metric)
-        stmt = (select(DailyReport.person_id, DailyReport.team_id,
-                       func.sum(case((DailyReport.day >= period_start, column), else_=None)),
-                       func.sum(case((DailyReport.day >= lookback_start, column), else_=None)),
-                       func.sum(case((and_(DailyReport.day >= lookback_start, column > 0), 1), else_=0)),
-                       func.max(case((DailyReport.day == day, 1), else_=0)))
-                .where(*span).group_by(DailyReport.person_id, DailyReport.team_id))
-        # plain rows on the session's connection (flushed by the caller), fetched at once (not row by row):
-        # no ORM result handling for 10,000 rows
-        for pid, tid, actual, lookback, days, done in session.connection().execute(stmt).all():
-            out[(pid, tid)] = _Cell(_dec(actual), _dec(lookback), int(days or 0), bool(done))
-        return out
+    out: _Cells = defaultdict(_Cell)
+    lookback: _Lookback = {}
+    if start > day:
+        return out, lookback
+    if has_totals(metric):
+        # the windows from the monthly totals (services/report_totals.py): a region's month and 90-day look-back
+        # are about a million reports, their totals a few ten thousand rows; plain rows on the session's
+        # connection (flushed by the caller), fetched at once: no ORM result handling for 10,000 rows
+        conn = session.connection()
+        if period_start <= day:
+            for pid, tid, total, _, _ in conn.execute(select(window(metric, period_start, day, scope))).all():
+                out[(pid, tid or None)].actual = _dec(total)
+        for pid, total, days, _ in conn.execute(
+                select(window(metric, lookback_start, day, scope, by_team=False))).all():
+            lookback[pid] = (_dec(total), int(days or 0))
+        reported = _REPORTS.c.day == day, _REPORTS.c.submitted_at.is_not(None)
+        for pid, tid in conn.execute(select(_REPORTS.c.person_id, _REPORTS.c.team_id)
+                                     .where(*reported, scope(_REPORTS.c.person_id, _REPORTS.c.team_id))).all():
+            out[(pid, tid)].done = True
+        return out, lookback
+    span = (scope(DailyReport.person_id, DailyReport.team_id), DailyReport.day >= start, DailyReport.day <= day,
+            DailyReport.submitted_at.is_not(None))
     # a field an admin added lives in the JSON column: add it up here (goals.py does the same)
+    sums: dict[int, list[Any]] = defaultdict(lambda: [ZERO, 0])
     for pid, tid, d, extra in session.execute(
             select(DailyReport.person_id, DailyReport.team_id, DailyReport.day, DailyReport.extra).where(*span)):
         cell = out[(pid, tid)]
@@ -190,10 +202,10 @@ def _cells(session: Session, scope_condition: ColumnElement[bool], metric: str, 
         if d >= period_start:
             cell.actual += value
         if d >= lookback_start:
-            cell.lookback += value
-            cell.lookback_days += value > 0
+            sums[pid][0] += value
+            sums[pid][1] += value > 0
         cell.done = cell.done or d == day
-    return out
+    return out, {pid: (total, days) for pid, (total, days) in sums.items()}
 
 
 def _pipeline(session: Session, owners: Any, lookback_start: date,
@@ -225,12 +237,13 @@ def _deal_stats(session: Session, metric: str, people: Any | None, lookback_star
         span.append(DailyReport.person_id.in_(people))
         won_in_window.append(Customer.owner_id.in_(people))
     amount, days = ZERO, defaultdict(int)
-    if metric in COLUMN_KEYS:
-        column = getattr(DailyReport, metric)
-        for pid, total, positive in session.execute(
-                select(DailyReport.person_id, func.sum(column), func.sum(case((column > 0, 1), else_=0)))
-                .where(*span).group_by(DailyReport.person_id)):
-            amount += _num(total)
+    if has_totals(metric):
+        def scope(person: Any, team: Any) -> ColumnElement[bool]:
+            return person.in_(people) if people is not None else true()
+
+        for pid, total, positive, _ in session.connection().execute(
+                select(window(metric, lookback_start, day, scope, by_team=False))).all():
+            amount += _dec(total)
             days[pid] = int(positive or 0)
     else:
         for pid, extra in session.execute(select(DailyReport.person_id, DailyReport.extra).where(*span)):
@@ -344,7 +357,8 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     if isinstance(unit, Person):
         people = [_Unit(GoalScope.USER, unit.id, unit.code, unit.name, None)]
         person_team = {unit.id: unit.team_id}
-        scope_condition: ColumnElement[bool] = DailyReport.person_id == unit.id
+        def scope(person: Any, team: Any) -> ColumnElement[bool]:
+            return person == unit.id
         listed: Any = [unit.id]
     else:
         # Every active member carries the team's run rate on; only sellers (contract section 8: reps, and
@@ -360,7 +374,8 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
             person_team[pid] = tid
         listed = select(Person.id).where(*members, selling)
         # a team's reports, and its people's reports filed in a team outside the tree (they moved)
-        scope_condition = or_(DailyReport.team_id.in_(team_ids), DailyReport.person_id.in_(listed))
+        def scope(person: Any, team: Any) -> ColumnElement[bool]:
+            return or_(team.in_(team_ids), person.in_(listed))
 
     session.flush()  # what the session holds counts, as in /goal
     money = kind == "money"
@@ -369,7 +384,7 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     # organisation with customers won in the window (one that does not keep stages gets the straight line).
     blend = money and (any(won.values()) or _won_anywhere(session, lookback_start, asof))
     # the look-back window (several times the rows of a month) is read only when the pipeline needs it
-    cells = _cells(session, scope_condition, metric, period.start, lookback_start if blend else period.start, asof)
+    cells, lookback = _cells(session, scope, metric, period.start, lookback_start if blend else period.start, asof)
     goals = _goals(session, period, metric, people=with_people or isinstance(unit, Person))
 
     # workdays gone, as /goal counts them
@@ -389,9 +404,8 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     # report signings without marking customers signed do not get one deal's worth of several)
     lookback_by_person: dict[int, Decimal] = defaultdict(lambda: ZERO)
     days_by_person: dict[int, int] = defaultdict(int)
-    for (pid, _), cell in cells.items():
-        lookback_by_person[pid] += cell.lookback
-        days_by_person[pid] += cell.lookback_days
+    for pid, (amount, positive) in lookback.items():
+        lookback_by_person[pid], days_by_person[pid] = amount, positive
     deals_of = {pid: max(won.get(pid, 0), days_by_person.get(pid, 0)) for pid in person_team}
     team_stats: dict[int | None, tuple[Decimal, int]] = {}
     members_of: dict[int | None, list[int]] = defaultdict(list)

@@ -22,6 +22,7 @@ from services.fields import FieldDef, FieldType
 from services.forecast import Outlook, assumptions, forecast
 from services.goals import GoalTarget, Period, Progress, time_progress, units_progress
 from services.leaderboard import team_ranking
+from services.report_totals import daily_by_team, has_totals, window
 
 RANKING_SHOWN = 10
 
@@ -93,17 +94,21 @@ def _unit_condition(view: View, target: GoalTarget | None, team_ids: list[int] |
     return DailyReport.team_id.in_(team_ids)
 
 
-def _daily(view: View, condition: Any, metric: FieldDef, start: date, end: date) -> dict[date, Decimal]:
-    if metric.key not in _COLUMNS:
+def _daily(view: View, focus: GoalTarget | None, team_ids: list[int] | None, metric: FieldDef, start: date,
+           end: date) -> dict[date, Decimal]:
+    if not has_totals(metric.key):
         return {}
+    if focus is None or focus.scope is not GoalScope.USER:  # teams' days from their daily totals
+        view.session.flush()
+        ids = [focus.id] if focus is not None and focus.scope is GoalScope.TEAM else team_ids
+        rows = view.session.connection().execute(daily_by_team(metric.key, ids, start, end)).all()
+        return {d: Decimal(v or 0) for d, v in rows}
+    condition = _unit_condition(view, focus, team_ids)
     rows = view.session.execute(
         select(DailyReport.day, func.sum(getattr(DailyReport, metric.key)))
         .where(condition, DailyReport.day >= start, DailyReport.day <= end, DailyReport.submitted_at.is_not(None))
         .group_by(DailyReport.day))
     return {d: Decimal(v or 0) for d, v in rows}
-
-
-_COLUMNS = ("visits", "new_leads", "new_customers", "opportunities", "signed_amount", "collected_amount")
 
 
 def _cumulative(daily: dict[date, Decimal], start: date, days: int, upto: date | None) -> list[Decimal | None]:
@@ -143,18 +148,19 @@ def _ranking(view: View, focus: GoalTarget | None, team_ids: list[int] | None, m
         names = {team.id: team.name}
         return [{"rank": s.rank, "code": s.code, "name": s.name, "team": names[team.id], "value": s.value}
                 for s in standings]
-    if metric.key not in _COLUMNS or not team_ids:
+    if not has_totals(metric.key) or not team_ids:
         return []
-    on = and_(DailyReport.person_id == Person.id, DailyReport.day >= span.start, DailyReport.day <= span.end,
-              DailyReport.submitted_at.is_not(None))
-    total = func.coalesce(func.sum(getattr(DailyReport, metric.key)), 0)
+    sellers = select(Person.id).where(Person.team_id.in_(team_ids), seller_condition(span.start, span.end),
+                                      view.scope.people(Person.id))
+    # each seller's sum over the span wherever they filed it, from the monthly totals (services/report_totals)
+    sums = window(metric.key, span.start, span.end, lambda person, _team: person.in_(sellers), by_team=False)
+    total = func.coalesce(sums.c.total, 0)
     # plain rows on the session's connection: a region ranks thousands of sellers (bench/console.py)
     view.session.flush()
     rows = view.session.connection().execute(
         select(Person.code, Person.name, Team.name, total)
-        .join(Team, Team.id == Person.team_id).outerjoin(DailyReport, on)
+        .join(Team, Team.id == Person.team_id).outerjoin(sums, sums.c.person_id == Person.id)
         .where(Person.team_id.in_(team_ids), seller_condition(span.start, span.end), view.scope.people(Person.id))
-        .group_by(Person.id, Person.code, Person.name, Team.name)
         .order_by(total.desc(), Person.code)).all()
     out: list[dict[str, Any]] = []
     rank, last = 0, None
@@ -259,8 +265,7 @@ def overview(view: View) -> Response:
     head = rows[0] if focus is not None and rows else _together(
         t("overview.together"), [r for r, (_, depth) in zip(rows, units, strict=True) if depth == 0])
     prev = params.previous(span.period)
-    condition = _unit_condition(view, focus, team_ids)
-    daily = _daily(view, condition, metric, prev.start, span.end) if team_ids or focus is not None else {}
+    daily = _daily(view, focus, team_ids, metric, prev.start, span.end) if team_ids or focus is not None else {}
     days = (span.period.end - span.period.start).days + 1
     actual_line = _cumulative(daily, span.period.start, days, span.end)
     prev_days = (prev.end - prev.start).days + 1
