@@ -85,24 +85,25 @@ def fill(db: Database, *, teams: int, reps: int, days: int) -> None:
 
 
 def _totals(db: Database) -> None:
-    """The fills insert reports with plain SQL, past the ORM that keeps the monthly and daily totals: rebuild
-    them (models/rollups.py) when they do not add up to the reports."""
+    """The fills insert reports with plain SQL, past the ORM that keeps the totals: rebuild them
+    (models/rollups.py) when they do not add up to the reports."""
     with db.engine.begin() as conn:
         reports = conn.scalar(text("SELECT count(*) FROM daily_reports WHERE submitted_at IS NOT NULL"))
         months = conn.scalar(text("SELECT COALESCE(SUM(reports), 0) FROM report_months"))
+        blocks = conn.scalar(text("SELECT COALESCE(SUM(reports), 0) FROM report_blocks"))
         days = conn.scalar(text("SELECT COALESCE(SUM(reports), 0) FROM report_team_days"))
         teamless = conn.scalar(text("SELECT count(*) FROM daily_reports WHERE submitted_at IS NOT NULL "
                                     "AND team_id IS NULL"))
-        if months == reports and days + teamless == reports:
+        if months == blocks == reports and days + teamless == reports:
             return
-        print("adding up the reports into report_months and report_team_days ...", flush=True)
+        print("adding up the reports into report_months, report_blocks and report_team_days ...", flush=True)
         started = time.perf_counter()
         rows = rebuild(conn)
-        print(f"{rows[0]:,} person-months and {rows[1]:,} team-days in {time.perf_counter() - started:.0f} s",
-              flush=True)
+        print(f"{rows[0]:,} person-months, {rows[1]:,} person-blocks and {rows[2]:,} team-days in "
+              f"{time.perf_counter() - started:.0f} s", flush=True)
     if db.url.startswith("postgresql"):
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("ANALYZE report_months, report_team_days"))
+            conn.execute(text("ANALYZE report_months, report_blocks, report_team_days"))
 
 
 def _fill_sqlite(db: Database, *, teams: int, reps: int, days: int) -> None:

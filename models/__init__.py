@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    PrimaryKeyConstraint,
     String,
     Text,
     TypeDecorator,
@@ -531,16 +532,13 @@ REPORT_COUNTS = ("visits", "new_leads", "new_customers", "opportunities")
 REPORT_AMOUNTS = ("signed_amount", "collected_amount")
 
 
-class ReportMonth(Base):
-    """One person's submitted reports of one month filed in one team, added up: a column per number, and for
-    each the days it was above zero (the forecast counts those as deals)."""
+class _PersonTotals:
+    """A person's submitted reports over some days filed in one team, added up: a column per number, and for
+    each the reports with it above zero (the forecast counts those as deals)."""
 
-    __tablename__ = "report_months"
-    # the key leads with the month: a span of months is one range of the key (and of the rows, on MariaDB)
-    month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
-    person_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    person_id: Mapped[int] = mapped_column(Integer, autoincrement=False)
     # the team the reports were filed in; 0 for none (a key column cannot be NULL)
-    team_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    team_id: Mapped[int] = mapped_column(Integer, autoincrement=False)
     reports: Mapped[int] = mapped_column(Integer, default=0)
     visits: Mapped[int] = mapped_column(Integer, default=0)
     new_leads: Mapped[int] = mapped_column(Integer, default=0)
@@ -554,6 +552,24 @@ class ReportMonth(Base):
     opportunities_days: Mapped[int] = mapped_column(Integer, default=0)
     signed_amount_days: Mapped[int] = mapped_column(Integer, default=0)
     collected_amount_days: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReportMonth(_PersonTotals, Base):
+    """A person's reports of one month, by team. The key leads with the month: a span of months is one range of
+    it (and of the rows, on MariaDB)."""
+
+    __tablename__ = "report_months"
+    __table_args__ = (PrimaryKeyConstraint("month", "person_id", "team_id"),)
+    month: Mapped[date] = mapped_column(Date)  # its first day
+
+
+class ReportBlock(_PersonTotals, Base):
+    """A person's reports of one block of a month, by team: days 1-5, 6-10, 11-15, 16-20, 21-25 and 26 to the
+    month's end. A span that starts or ends inside a month is read from blocks and a few days, not every day."""
+
+    __tablename__ = "report_blocks"
+    __table_args__ = (PrimaryKeyConstraint("start", "person_id", "team_id"),)
+    start: Mapped[date] = mapped_column(Date)  # the block's first day
 
 
 class ReportTeamDay(Base):

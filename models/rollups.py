@@ -1,4 +1,5 @@
-"""Keep report_months and report_team_days equal to the daily reports they add up, in the same transaction.
+"""Keep report_months, report_blocks and report_team_days equal to the daily reports they add up, in the same
+transaction.
 
 Every flush that inserts, changes or deletes a DailyReport (a report submitted or replaced, key actions saved,
 a report moved to another team or day) changes the totals by the difference: the rows as they were in the
@@ -14,22 +15,24 @@ does the same).
 
 from __future__ import annotations
 
+import calendar
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, case, event, func, select
+from sqlalchemy import Connection, Table, event, select, text
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
-from models import REPORT_AMOUNTS, REPORT_COUNTS, DailyReport, ReportMonth, ReportTeamDay
+from models import REPORT_AMOUNTS, REPORT_COUNTS, DailyReport, ReportBlock, ReportMonth, ReportTeamDay
 
-__all__ = ["NUMBERS", "month_start", "rebuild"]
+__all__ = ["NUMBERS", "block_end", "block_start", "month_start", "rebuild"]
 
 NUMBERS: tuple[str, ...] = REPORT_COUNTS + REPORT_AMOUNTS
 _REPORTS = DailyReport.__table__
 _MONTHS: Table = ReportMonth.__table__  # type: ignore[assignment]
+_BLOCKS: Table = ReportBlock.__table__  # type: ignore[assignment]
 _TEAM_DAYS: Table = ReportTeamDay.__table__  # type: ignore[assignment]
 _ROW = (_REPORTS.c.person_id, _REPORTS.c.team_id, _REPORTS.c.day, _REPORTS.c.submitted_at,
         *(_REPORTS.c[n] for n in NUMBERS))
@@ -43,16 +46,30 @@ def month_start(day: date) -> date:
     return day.replace(day=1)
 
 
+def block_start(day: date) -> date:
+    """The first day of the day's block: the 1st, 6th, 11th, 16th, 21st or 26th."""
+    return day.replace(day=min((day.day - 1) // 5, 5) * 5 + 1)
+
+
+def block_end(start: date) -> date:
+    """The last day of the block starting on `start`."""
+    if start.day < 26:
+        return start.replace(day=start.day + 4)
+    return start.replace(day=calendar.monthrange(start.year, start.month)[1])
+
+
 def _contribution(row: Sequence[Any], sign: int, months: dict[tuple[int, int, date], list[Any]],
-                  days: dict[tuple[int, date], list[Any]]) -> None:
+                  blocks: dict[tuple[int, int, date], list[Any]], days: dict[tuple[int, date], list[Any]]) -> None:
     person_id, team_id, day, submitted_at, *values = row
     if submitted_at is None:  # key actions only: not a report yet
         return
     numbers = [sign * (v or 0) for v in values]
     positive = [sign if v is not None and v > 0 else 0 for v in values]
-    month = months[(person_id, team_id or 0, month_start(day))]
-    for i, v in enumerate([sign, *numbers, *positive]):
-        month[i] += v
+    vector = [sign, *numbers, *positive]
+    for totals, start in ((months, month_start(day)), (blocks, block_start(day))):
+        found = totals[(person_id, team_id or 0, start)]
+        for i, v in enumerate(vector):
+            found[i] += v
     if team_id is not None:
         team_day = days[(team_id, day)]
         for i, v in enumerate([sign, *numbers]):
@@ -84,13 +101,15 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
     if not new_ids and not old_rows:
         return
     months: dict[tuple[int, int, date], list[Any]] = defaultdict(lambda: [0] * len(_MONTH_COLUMNS))
+    blocks: dict[tuple[int, int, date], list[Any]] = defaultdict(lambda: [0] * len(_MONTH_COLUMNS))
     days: dict[tuple[int, date], list[Any]] = defaultdict(lambda: [0] * len(_DAY_COLUMNS))
     for row in old_rows:
-        _contribution(row, -1, months, days)
+        _contribution(row, -1, months, blocks, days)
     for row in _read(session, new_ids):
-        _contribution(row, 1, months, days)
+        _contribution(row, 1, months, blocks, days)
     conn = session.connection()
     _add(conn, _MONTHS, ("person_id", "team_id", "month"), _MONTH_COLUMNS, months)
+    _add(conn, _BLOCKS, ("person_id", "team_id", "start"), _MONTH_COLUMNS, blocks)
     _add(conn, _TEAM_DAYS, ("team_id", "day"), _DAY_COLUMNS, days)
 
 
@@ -135,32 +154,36 @@ def _add(conn: Connection, table: Table, keys: tuple[str, ...], columns: tuple[s
     conn.execute(stmt, params)
 
 
-def _month_of(conn: Connection, day: Any) -> Any:
-    name = conn.dialect.name
-    if name == "postgresql":
-        return func.cast(func.date_trunc("month", day), _MONTHS.c.month.type)
-    if name == "sqlite":
-        return func.date(day, "start of month")
-    return func.subdate(day, func.dayofmonth(day) - 1)  # MariaDB, MySQL
+# The first day of a report's month and of its block, in each database's words (the migration has the same).
+MONTH_SQL = {"postgresql": "CAST(date_trunc('month', day) AS date)", "sqlite": "date(day, 'start of month')",
+             "mysql": "SUBDATE(day, DAYOFMONTH(day) - 1)"}
+BLOCK_SQL = {
+    "postgresql": "(CAST(date_trunc('month', day) AS date) + LEAST((EXTRACT(DAY FROM day)::int - 1) / 5, 5) * 5)",
+    "sqlite": "date(day, 'start of month', '+' || (min((CAST(strftime('%d', day) AS INTEGER) - 1) / 5, 5) * 5) "
+              "|| ' days')",
+    "mysql": "ADDDATE(SUBDATE(day, DAYOFMONTH(day) - 1), LEAST(FLOOR((DAYOFMONTH(day) - 1) / 5), 5) * 5)",
+}
 
 
-def rebuild(conn: Connection) -> tuple[int, int]:
-    """Recompute both tables from the daily reports (after writes that bypassed the ORM); returns their rows."""
-    submitted = _REPORTS.c.submitted_at.is_not(None)
-    month = _month_of(conn, _REPORTS.c.day).label("month")
-    sums = [func.sum(func.coalesce(_REPORTS.c[n], 0)) for n in NUMBERS]
-    positive = [func.sum(case((_REPORTS.c[n] > 0, 1), else_=0)) for n in NUMBERS]
-    team = func.coalesce(_REPORTS.c.team_id, 0)
-    conn.execute(_MONTHS.delete())
-    conn.execute(_TEAM_DAYS.delete())
-    conn.execute(_MONTHS.insert().from_select(
-        ["person_id", "team_id", "month", *_MONTH_COLUMNS],
-        select(_REPORTS.c.person_id, team, month, func.count(), *sums, *positive)
-        .where(submitted).group_by(_REPORTS.c.person_id, team, month).order_by(month)))
-    conn.execute(_TEAM_DAYS.insert().from_select(
-        ["team_id", "day", *_DAY_COLUMNS],
-        select(_REPORTS.c.team_id, _REPORTS.c.day, func.count(), *sums)
-        .where(submitted, _REPORTS.c.team_id.is_not(None)).group_by(_REPORTS.c.team_id, _REPORTS.c.day)
-        .order_by(_REPORTS.c.day)))
-    return (conn.scalar(select(func.count()).select_from(_MONTHS)) or 0,
-            conn.scalar(select(func.count()).select_from(_TEAM_DAYS)) or 0)
+def rebuild(conn: Connection) -> tuple[int, int, int]:
+    """Recompute the three tables from the daily reports (after writes that bypassed the ORM), in the order of
+    time as later rows arrive; returns their rows (months, blocks, team-days)."""
+    name = "mysql" if conn.dialect.name in ("mysql", "mariadb") else conn.dialect.name
+    sums = ", ".join(f"SUM(COALESCE({n}, 0))" for n in NUMBERS)
+    positive = ", ".join(f"SUM(CASE WHEN {n} > 0 THEN 1 ELSE 0 END)" for n in NUMBERS)
+    columns = ", ".join(_MONTH_COLUMNS)
+    for table, key, start in (("report_months", "month", MONTH_SQL[name]), ("report_blocks", "start", BLOCK_SQL[name])):
+        conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - constants only
+        conn.execute(text(
+            f"INSERT INTO {table} ({key}, person_id, team_id, {columns}) "  # noqa: S608 - constants only
+            f"SELECT {start}, person_id, COALESCE(team_id, 0), COUNT(*), {sums}, {positive} FROM daily_reports "
+            f"WHERE submitted_at IS NOT NULL GROUP BY {start}, person_id, COALESCE(team_id, 0) ORDER BY {start}"))
+    conn.execute(text("DELETE FROM report_team_days"))
+    conn.execute(text(
+        f"INSERT INTO report_team_days (day, team_id, {', '.join(_DAY_COLUMNS)}) "  # noqa: S608 - constants only
+        f"SELECT day, team_id, COUNT(*), {sums} FROM daily_reports "
+        f"WHERE submitted_at IS NOT NULL AND team_id IS NOT NULL GROUP BY day, team_id ORDER BY day"))
+    count = "SELECT COUNT(*) FROM {}"
+    return (conn.scalar(text(count.format("report_months"))) or 0,
+            conn.scalar(text(count.format("report_blocks"))) or 0,
+            conn.scalar(text(count.format("report_team_days"))) or 0)

@@ -32,7 +32,7 @@ one per person.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
@@ -125,6 +125,9 @@ class Outlook:
     pipeline_workdays: int
     labels: dict[str, str]  # the metric's label by locale
     nodes: list[Forecast] = field(default_factory=list)  # depth first: a region, its teams and people, sub-regions
+    # each listed seller's actual from the period's start to `day`, wherever they filed it (by person id): the
+    # console's ranking of the same sellers over the same days reuses it rather than summing again
+    seller_actuals: dict[int, Decimal] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def root(self) -> Forecast:
@@ -139,7 +142,8 @@ class Outlook:
         return [n for n in self.nodes if n.parent == node.key]
 
     def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = asdict(replace(self, nodes=[], seller_actuals={}))
+        del out["seller_actuals"]
         out["nodes"] = [n.as_dict() for n in self.nodes]
         return out
 
@@ -180,11 +184,13 @@ def _cells(session: Session, scope: Scope, metric: str, period_start: date,
         # are about a million reports, their totals a few ten thousand rows; plain rows on the session's
         # connection (flushed by the caller), fetched at once: no ORM result handling for 10,000 rows
         conn = session.connection()
+        latest = conn.scalar(select(func.max(_REPORTS.c.day)))  # no report after it: nothing to take away
         if period_start <= day:
-            for pid, tid, total, _, _ in conn.execute(select(window(metric, period_start, day, scope))).all():
+            for pid, tid, total, _, _ in conn.execute(
+                    select(window(metric, period_start, day, scope, latest=latest))).all():
                 out[(pid, tid or None)].actual = _dec(total)
         for pid, total, days, _ in conn.execute(
-                select(window(metric, lookback_start, day, scope, by_team=False))).all():
+                select(window(metric, lookback_start, day, scope, by_team=False, latest=latest))).all():
             lookback[pid] = (_dec(total), int(days or 0))
         reported = _REPORTS.c.day == day, _REPORTS.c.submitted_at.is_not(None)
         for pid, tid in conn.execute(select(_REPORTS.c.person_id, _REPORTS.c.team_id)
@@ -220,8 +226,12 @@ def _pipeline(session: Session, owners: Any, lookback_start: date,
             .group_by(Customer.owner_id))
     open_by: dict[int, dict[str, int]] = defaultdict(dict)
     won: dict[int, int] = defaultdict(int)
+    shared: dict[tuple[int, ...], dict[str, int]] = {}  # owners with the same counts share one (read-only) dict
     for owner, *counts, won_count in session.connection().execute(stmt).all():
-        found = {st: int(n) for st, n in zip(stages, counts, strict=True) if n}
+        key = tuple(int(n or 0) for n in counts)
+        found = shared.get(key)
+        if found is None:
+            found = shared[key] = {st: n for st, n in zip(stages, key, strict=True) if n}
         if found:
             open_by[owner] = found
         won[owner] += int(won_count or 0)
@@ -366,9 +376,9 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
         members = (Person.team_id.in_(team_ids), Person.active.is_(True))
         selling = seller_condition(seller_periods(period.start, period.end))
         people, person_team = [], {}
-        for pid, code, name, tid, seller in session.execute(
+        for pid, code, name, tid, seller in session.connection().execute(  # plain rows: 10,000 people
                 select(Person.id, Person.code, Person.name, Person.team_id, case((selling, 1), else_=0))
-                .where(*members)):
+                .where(*members)).all():
             if seller:
                 people.append(_Unit(GoalScope.USER, pid, code, name, team_key[tid]))
             person_team[pid] = tid
@@ -467,6 +477,7 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     details: dict[int, tuple[Decimal | None, str, int]] = {}
     horizon = Decimal(total * config.pipeline_workdays)
     no_pipeline = dict.fromkeys(weights, 0)
+    weighted_of: dict[int, Decimal] = {}
     for person in people:
         mine = None
         if people_shown:
@@ -477,7 +488,9 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
             continue
         if mine is not None:
             mine.open_by = {st: theirs.get(st, 0) for st in weights}
-        weighted = sum((weights[st] * n for st, n in theirs.items()), ZERO)
+        weighted = weighted_of.get(id(theirs))
+        if weighted is None:  # once for each set of counts (_pipeline shares them)
+            weighted = weighted_of[id(theirs)] = sum((weights[st] * n for st, n in theirs.items()), ZERO)
         pipe_value = pipe_part = ZERO
         if blend and weighted > 0:  # valued only when there is something to value (the fallbacks cost queries)
             value, basis, deals = deal_value(person.id)
@@ -542,6 +555,10 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     outlook = Outlook(metric=metric, kind=kind, uses_pipeline=blend, period=str(period), day=asof, workdays=total,
                       calendar_mode=calendar.mode, stage_weights=weights, lookback_days=config.lookback_days,
                       min_deals=config.min_deals, pipeline_workdays=config.pipeline_workdays, labels=labels)
+    actuals = outlook.seller_actuals = dict.fromkeys((p.id for p in people), ZERO)
+    for (pid, _), cell in cells.items():
+        if pid in actuals:
+            actuals[pid] += cell.actual
     people_of: dict[str, list[_Unit]] = defaultdict(list)
     if with_people:
         for person in sorted(people, key=lambda x: x.code):

@@ -535,7 +535,7 @@ def units_progress(*, session: Session, targets: Sequence[GoalTarget], period: P
                 Goal.scope == str(scope), Goal.period == str(period), Goal.code.in_(chunk))
             if metric is not None:
                 stmt = stmt.where(Goal.metric == metric)
-            for g in session.execute(stmt.order_by(Goal.metric)):
+            for g in session.connection().execute(stmt.order_by(Goal.metric)).all():
                 goals[(g.scope, g.code)].append(g)
     metrics = sorted({g.metric for gs in goals.values() for g in gs})
     columns = [m for m in metrics if m in COLUMN_KEYS]

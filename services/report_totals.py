@@ -1,15 +1,17 @@
-"""Sums of a report number over any span of days, per person and team, read mostly from the monthly totals.
+"""Sums of a report number over any span of days, per person and team, read mostly from kept totals.
 
 A region's overview adds up a month and the forecast's 90-day look-back for 10,000 people: about a million
-daily reports. report_months (kept up to date as reports are written, models/rollups.py) holds the same sums
-a row per person, team and month, so a span is read as
+daily reports. report_months and report_blocks (kept up to date as reports are written, models/rollups.py) hold
+the same sums a row per person, team and month, and per person, team and block of a month (days 1-5, 6-10,
+11-15, 16-20, 21-25, 26 to the end). A span is read as
 
     its whole months from report_months
-  + the days of a partly covered month, from the reports, when they are fewer than the days left out
-  + or that month's total minus the days left out, from the reports, when those are fewer
+  + for a month it covers in part: the days it covers, as whole blocks and (at the blocks' edges) days from the
+    reports, or the month less the days it leaves out (as blocks and days), whichever reads fewer rows
 
 which gives exactly what summing the span's submitted reports gives (the tests compare both on every
-database): the month of today, for instance, is its total minus the days after today, of which there are none.
+database). The 90-day look-back from 23 November reads August's last block, September, October and November
+less its block 26-30 and days 24-25 (of which, seen that evening, there are no reports): a few rows a person.
 """
 
 from __future__ import annotations
@@ -34,13 +36,14 @@ from sqlalchemy import (
     union_all,
 )
 
-from models import MONEY, REPORT_AMOUNTS, DailyReport, ReportMonth, ReportTeamDay
-from models.rollups import NUMBERS
+from models import MONEY, REPORT_AMOUNTS, DailyReport, ReportBlock, ReportMonth, ReportTeamDay
+from models.rollups import NUMBERS, block_end, block_start
 
 __all__ = ["Scope", "daily_by_team", "has_totals", "span_parts", "window"]
 
 _REPORTS: Table = DailyReport.__table__  # type: ignore[assignment]
 _MONTHS: Table = ReportMonth.__table__  # type: ignore[assignment]
+_BLOCKS: Table = ReportBlock.__table__  # type: ignore[assignment]
 _TEAM_DAYS: Table = ReportTeamDay.__table__  # type: ignore[assignment]
 
 # Which rows count, as a condition on a table's person_id and team_id columns (both tables have them; a
@@ -57,57 +60,101 @@ def _month_end(month: date) -> date:
     return month.replace(day=calendar.monthrange(month.year, month.month)[1])
 
 
+Days = tuple[date, date]
+
+
 @dataclass(frozen=True)
 class Parts:
-    """A span as whole months (from the totals), days to add and days to take away (from the reports)."""
+    """A span as whole months and blocks from the totals, and days from the reports, each added or taken away
+    (sign 1 or -1)."""
 
     months: tuple[date, ...]
-    add: tuple[tuple[date, date], ...]
-    subtract: tuple[tuple[date, date], ...]
+    blocks: tuple[tuple[date, int], ...]
+    days: tuple[tuple[Days, int], ...]
+
+    @property
+    def cost(self) -> int:
+        """Rows read per person, about: one a month or block, one a day of reports."""
+        return len(self.months) + len(self.blocks) + sum((b - a).days + 1 for (a, b), _ in self.days)
 
 
-def span_parts(start: date, end: date) -> Parts:
-    """Split [start, end] into whole months and the cheaper side of each partly covered month."""
+def _in_month(a: date, b: date, sign: int) -> Parts:
+    """Days a..b of one month from its blocks: each block whole, or its days inside, or the block less its days
+    outside, whichever reads fewer rows."""
+    blocks: list[tuple[date, int]] = []
+    days: list[tuple[Days, int]] = []
+    start = block_start(a)
+    while start <= b:
+        end = block_end(start)
+        lo, hi = max(a, start), min(b, end)
+        inside, outside = (hi - lo).days + 1, (end - start).days - (hi - lo).days
+        if outside == 0:
+            blocks.append((start, sign))
+        elif inside <= 1 + outside:
+            days.append(((lo, hi), sign))
+        else:
+            blocks.append((start, sign))
+            if lo > start:
+                days.append(((start, lo - timedelta(days=1)), -sign))
+            if hi < end:
+                days.append(((hi + timedelta(days=1), end), -sign))
+        start = end + timedelta(days=1)
+    return Parts((), tuple(blocks), tuple(days))
+
+
+def span_parts(start: date, end: date, latest: date | None = None) -> Parts:
+    """Split [start, end] into whole months, and for a month partly covered the cheaper of its days from blocks
+    and days, or the month less the days left out (from blocks and days). `latest`: the last day any report is
+    for, if known; the days after it hold nothing to add or take away (the month of today is then whole)."""
     months: list[date] = []
-    add: list[tuple[date, date]] = []
-    subtract: list[tuple[date, date]] = []
+    blocks: list[tuple[date, int]] = []
+    days: list[tuple[Days, int]] = []
     month = start.replace(day=1)
     while month <= end:
         last = _month_end(month)
+        if latest is not None and latest < last:
+            last = max(latest, min(end, _month_end(month)))  # nothing after `latest`: as if the month ended there
         a, b = max(start, month), min(end, last)
-        inside = (b - a).days + 1
-        outside = (last - month).days + 1 - inside
-        if outside == 0:
+        if (a, b) == (month, last):
             months.append(month)
-        elif inside <= outside:
-            add.append((a, b))
-        else:  # the month's total minus the days left out, before and after the span
-            months.append(month)
-            if a > month:
-                subtract.append((month, a - timedelta(days=1)))
-            if b < last:
-                subtract.append((b + timedelta(days=1), last))
-        month = last + timedelta(days=1)
-    return Parts(tuple(months), tuple(add), tuple(subtract))
+        else:
+            inside = _in_month(a, b, 1)
+            before = _in_month(month, a - timedelta(days=1), -1) if a > month else Parts((), (), ())
+            after = _in_month(b + timedelta(days=1), last, -1) if b < last else Parts((), (), ())
+            if inside.cost <= 1 + before.cost + after.cost:
+                blocks += inside.blocks
+                days += inside.days
+            else:
+                months.append(month)
+                blocks += before.blocks + after.blocks
+                days += before.days + after.days
+        month = _month_end(month) + timedelta(days=1)
+    return Parts(tuple(months), tuple(blocks), tuple(days))
 
 
-def window(metric: str, start: date, end: date, scope: Scope, *, by_team: bool = True,
-           label: str = "w") -> Subquery:
+def window(metric: str, start: date, end: date, scope: Scope, *, by_team: bool = True, label: str = "w",
+           latest: date | None = None) -> Subquery:
     """Per person (and team, 0 for none) with at least one submitted report in [start, end]: the metric's sum
     (`total`), the reports with it above zero (`days`) and the reports (`reports`). The metric must be one
-    of the totals' (has_totals), and start <= end."""
+    of the totals' (has_totals), and start <= end. `latest`: as for span_parts."""
     assert start <= end, (start, end)
-    parts = span_parts(start, end)
+    parts = span_parts(start, end, latest)
     column = _REPORTS.c[metric]
     team = func.coalesce(_REPORTS.c.team_id, 0)
     positive = case((column > 0, 1), else_=0)
     submitted = _REPORTS.c.submitted_at.is_not(None)
     selects = []
-    if parts.months:
-        selects.append(select(_MONTHS.c.person_id, _MONTHS.c.team_id, _MONTHS.c[metric].label("v"),
-                              _MONTHS.c[f"{metric}_days"].label("n"), _MONTHS.c.reports.label("r"))
-                       .where(_MONTHS.c.month.in_(parts.months), scope(_MONTHS.c.person_id, _MONTHS.c.team_id)))
-    for spans, sign in ((parts.add, 1), (parts.subtract, -1)):
+    totals = [(_MONTHS, _MONTHS.c.month, [(m, 1) for m in parts.months]), (_BLOCKS, _BLOCKS.c.start, list(parts.blocks))]
+    for table, key, wanted in totals:
+        for sign in (1, -1):
+            starts = [d for d, s in wanted if s == sign]
+            if not starts:
+                continue
+            selects.append(select(table.c.person_id, table.c.team_id, (table.c[metric] * sign).label("v"),
+                                  (table.c[f"{metric}_days"] * sign).label("n"), (table.c.reports * sign).label("r"))
+                           .where(key.in_(starts), scope(table.c.person_id, table.c.team_id)))
+    for sign in (1, -1):
+        spans = [span for span, s in parts.days if s == sign]
         if not spans:
             continue
         days = or_(*(and_(_REPORTS.c.day >= a, _REPORTS.c.day <= b) for a, b in spans))
@@ -124,10 +171,13 @@ def window(metric: str, start: date, end: date, scope: Scope, *, by_team: bool =
             .group_by(*keys).having(func.sum(rows.c.r) > 0).subquery(label))
 
 
-def daily_by_team(metric: str, team_ids: Any, start: date, end: date) -> Any:
-    """(day, sum) of the teams' submitted reports for each day in [start, end] with a report."""
+def daily_by_team(metric: str, team_ids: Any, start: date, end: date,
+                  among: Callable[[Any, Any], ColumnElement[bool]] | None = None) -> Any:
+    """(day, sum) of the teams' submitted reports for each day in [start, end] with a report. `among` builds
+    the team condition (default: IN)."""
     column = _TEAM_DAYS.c[metric]
     total = func.sum(column)
+    teams = among(_TEAM_DAYS.c.team_id, team_ids) if among is not None else _TEAM_DAYS.c.team_id.in_(team_ids)
     return (select(_TEAM_DAYS.c.day, type_coerce(total, MONEY) if metric in REPORT_AMOUNTS else total)
-            .where(_TEAM_DAYS.c.team_id.in_(team_ids), _TEAM_DAYS.c.day >= start, _TEAM_DAYS.c.day <= end)
+            .where(teams, _TEAM_DAYS.c.day >= start, _TEAM_DAYS.c.day <= end)
             .group_by(_TEAM_DAYS.c.day))

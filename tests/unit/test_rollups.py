@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import case, func, select, true
 
 from bot.core.db import Database
-from models import DailyReport, Person, ReportMonth, ReportTeamDay, Team
+from models import DailyReport, Person, ReportBlock, ReportMonth, ReportTeamDay, Team
 from models.rollups import NUMBERS, rebuild
 from services.report_totals import span_parts, window
 from services.reports import save_key_actions, submit_report
@@ -31,33 +31,45 @@ class Parsed:
     values: dict[str, Any] = field(default_factory=dict)
 
 
-def _expected(db: Database) -> tuple[dict[Any, tuple[Any, ...]], dict[Any, tuple[Any, ...]]]:
-    """The totals summed here, in Python, from every submitted report."""
+Totals = tuple[dict[Any, tuple[Any, ...]], ...]
+
+
+def _block(day: date) -> date:
+    """The block's first day, written out here: 1, 6, 11, 16, 21, and 26 up to the month's end."""
+    return day.replace(day=next(first for first in (26, 21, 16, 11, 6, 1) if day.day >= first))
+
+
+def _expected(db: Database) -> Totals:
+    """The totals summed here, in Python, from every submitted report: months, blocks, team-days."""
     months: dict[Any, list[Any]] = defaultdict(lambda: [0] * (1 + 2 * len(NUMBERS)))
+    blocks: dict[Any, list[Any]] = defaultdict(lambda: [0] * (1 + 2 * len(NUMBERS)))
     days: dict[Any, list[Any]] = defaultdict(lambda: [0] * (1 + len(NUMBERS)))
     with db.unit_of_work() as s:
         for r in s.scalars(select(DailyReport).where(DailyReport.submitted_at.is_not(None))):
             values = [getattr(r, n) for n in NUMBERS]
-            m = months[(r.person_id, r.team_id or 0, r.day.replace(day=1))]
-            for i, v in enumerate([1, *(v or 0 for v in values), *(1 if v and v > 0 else 0 for v in values)]):
-                m[i] += v
+            vector = [1, *(v or 0 for v in values), *(1 if v and v > 0 else 0 for v in values)]
+            for found in (months[(r.person_id, r.team_id or 0, r.day.replace(day=1))],
+                          blocks[(r.person_id, r.team_id or 0, _block(r.day))]):
+                for i, v in enumerate(vector):
+                    found[i] += v
             if r.team_id is not None:
                 d = days[(r.team_id, r.day)]
                 for i, v in enumerate([1, *(v or 0 for v in values)]):
                     d[i] += v
-    return ({k: tuple(Decimal(x) for x in v) for k, v in months.items()},
-            {k: tuple(Decimal(x) for x in v) for k, v in days.items()})
+    return tuple({k: tuple(Decimal(x) for x in v) for k, v in found.items()} for found in (months, blocks, days))
 
 
-def _stored(db: Database) -> tuple[dict[Any, tuple[Any, ...]], dict[Any, tuple[Any, ...]]]:
+def _stored(db: Database) -> Totals:
     """The totals as kept, leaving out rows that went back to nothing (a report moved away)."""
     month_cols = ["reports", *NUMBERS, *(f"{n}_days" for n in NUMBERS)]
     with db.unit_of_work() as s:
         months = {(m.person_id, m.team_id, m.month): tuple(Decimal(getattr(m, c)) for c in month_cols)
                   for m in s.scalars(select(ReportMonth))}
+        blocks = {(b.person_id, b.team_id, b.start): tuple(Decimal(getattr(b, c)) for c in month_cols)
+                  for b in s.scalars(select(ReportBlock))}
         days = {(d.team_id, d.day): tuple(Decimal(getattr(d, c)) for c in ["reports", *NUMBERS])
                 for d in s.scalars(select(ReportTeamDay))}
-    return ({k: v for k, v in months.items() if any(v)}, {k: v for k, v in days.items() if any(v)})
+    return tuple({k: v for k, v in found.items() if any(v)} for found in (months, blocks, days))
 
 
 def _check(db: Database) -> None:
@@ -169,20 +181,43 @@ def test_two_writers_of_one_team_and_day_both_count(db: Database) -> None:
     _check(db)
 
 
-@pytest.mark.parametrize(("start", "end", "months", "add", "subtract"), [
-    (date(2026, 11, 1), date(2026, 11, 30), [date(2026, 11, 1)], [], []),
-    (date(2026, 11, 1), date(2026, 11, 23), [date(2026, 11, 1)], [], [(date(2026, 11, 24), date(2026, 11, 30))]),
-    (date(2026, 8, 26), date(2026, 11, 23), [date(2026, 9, 1), date(2026, 10, 1), date(2026, 11, 1)],
-     [(date(2026, 8, 26), date(2026, 8, 31))], [(date(2026, 11, 24), date(2026, 11, 30))]),
-    (date(2026, 11, 3), date(2026, 11, 27), [date(2026, 11, 1)], [],
-     [(date(2026, 11, 1), date(2026, 11, 2)), (date(2026, 11, 28), date(2026, 11, 30))]),
-    (date(2026, 11, 10), date(2026, 11, 12), [], [(date(2026, 11, 10), date(2026, 11, 12))], []),
-    (date(2024, 2, 1), date(2024, 2, 29), [date(2024, 2, 1)], [], []),
+D = date
+
+
+def test_nothing_after_the_last_report_is_read() -> None:
+    """Seen on the evening of the 23rd, with no report after it: this month is its total, and the look-back
+    August's last block and three whole months."""
+    latest = D(2026, 11, 23)
+    parts = span_parts(D(2026, 11, 1), latest, latest)
+    assert (parts.months, parts.blocks, parts.days) == ((D(2026, 11, 1),), (), ())
+    parts = span_parts(D(2026, 8, 26), latest, latest)
+    assert (parts.months, parts.blocks, parts.days) == ((D(2026, 9, 1), D(2026, 10, 1), D(2026, 11, 1)),
+                                                        ((D(2026, 8, 26), 1),), ())
+    # a report two days on (a late correction of a future day, say): those two days are taken away
+    parts = span_parts(D(2026, 11, 1), latest, D(2026, 11, 25))
+    assert parts.days == (((D(2026, 11, 24), D(2026, 11, 25)), -1),) and parts.months == (D(2026, 11, 1),)
+
+
+@pytest.mark.parametrize(("start", "end", "months", "blocks", "days"), [
+    (D(2026, 11, 1), D(2026, 11, 30), [D(2026, 11, 1)], [], []),
+    # this month up to the 23rd: November less its block 26-30 and the 24th and 25th
+    (D(2026, 11, 1), D(2026, 11, 23), [D(2026, 11, 1)], [(D(2026, 11, 26), -1)],
+     [((D(2026, 11, 24), D(2026, 11, 25)), -1)]),
+    # the 90-day look-back from then: August's last block, September, October, November as above
+    (D(2026, 8, 26), D(2026, 11, 23), [D(2026, 9, 1), D(2026, 10, 1), D(2026, 11, 1)],
+     [(D(2026, 8, 26), 1), (D(2026, 11, 26), -1)], [((D(2026, 11, 24), D(2026, 11, 25)), -1)]),
+    # inside a month: whole blocks, a block less a day, days
+    (D(2026, 11, 7), D(2026, 11, 18), [], [(D(2026, 11, 6), 1), (D(2026, 11, 11), 1)],
+     [((D(2026, 11, 6), D(2026, 11, 6)), -1), ((D(2026, 11, 16), D(2026, 11, 18)), 1)]),
+    (D(2026, 11, 10), D(2026, 11, 12), [], [], [((D(2026, 11, 10), D(2026, 11, 10)), 1),
+                                              ((D(2026, 11, 11), D(2026, 11, 12)), 1)]),
+    (D(2024, 2, 1), D(2024, 2, 29), [D(2024, 2, 1)], [], []),
+    (D(2024, 2, 26), D(2024, 2, 29), [], [(D(2024, 2, 26), 1)], []),  # a leap February's last block
 ])
-def test_a_span_in_whole_months_and_the_cheaper_side_of_the_rest(start: date, end: date, months: list[date],
-                                                                   add: list[Any], subtract: list[Any]) -> None:
+def test_a_span_in_months_blocks_and_days(start: date, end: date, months: list[date], blocks: list[Any],
+                                          days: list[Any]) -> None:
     parts = span_parts(start, end)
-    assert (list(parts.months), list(parts.add), list(parts.subtract)) == (months, add, subtract)
+    assert (list(parts.months), list(parts.blocks), list(parts.days)) == (months, blocks, days)
 
 
 def test_spans_read_from_the_totals_equal_the_reports_summed(db: Database) -> None:
@@ -208,8 +243,9 @@ def test_spans_read_from_the_totals_equal_the_reports_summed(db: Database) -> No
                     collected_amount=Decimal(i % 7) + Decimal("0.05"),
                     submitted_at=None if (i + j) % 11 == 0 else NOW))
     _check(db)
-    edges = [date(2026, 8, 1), date(2026, 8, 17), date(2026, 8, 31), date(2026, 9, 1), date(2026, 9, 29),
-             date(2026, 10, 15), date(2026, 11, 23), date(2026, 11, 30)]
+    edges = [date(2026, 8, 1), date(2026, 8, 7), date(2026, 8, 17), date(2026, 8, 26), date(2026, 8, 31),
+             date(2026, 9, 1), date(2026, 9, 20), date(2026, 9, 29), date(2026, 10, 15), date(2026, 11, 23),
+             date(2026, 11, 30)]
     spans = [(a, b) for a in edges for b in edges if a <= b]
 
     def raw(conn: Any, metric: str, a: date, b: date, by_team: bool) -> dict[Any, tuple[Any, ...]]:
@@ -222,14 +258,16 @@ def test_spans_read_from_the_totals_equal_the_reports_summed(db: Database) -> No
         return {tuple(row[:-3]): (Decimal(row[-3]), int(row[-2]), int(row[-1])) for row in rows}
 
     with db.engine.connect() as conn:
+        last_day = conn.scalar(select(func.max(DailyReport.day)))
+        assert last_day == date(2026, 11, 30)
         some = teams[:2]
         for metric in ("signed_amount", "visits", "collected_amount"):
             for a, b in spans:
-                for by_team in (True, False):
-                    w = window(metric, a, b, lambda p, t: true(), by_team=by_team)
+                for by_team, latest in ((True, None), (False, None), (True, last_day)):
+                    w = window(metric, a, b, lambda p, t: true(), by_team=by_team, latest=latest)
                     got = {tuple(row[:-3]): (Decimal(row[-3]), int(row[-2]), int(row[-1]))
                            for row in conn.execute(select(w))}
-                    assert got == raw(conn, metric, a, b, by_team), (metric, a, b, by_team)
+                    assert got == raw(conn, metric, a, b, by_team), (metric, a, b, by_team, latest)
             # with a scope on person and team, as the forecast's (a region's teams, or its sellers)
             w = window(metric, edges[1], edges[6], lambda p, t: t.in_(some))
             got = {tuple(row[:2]): Decimal(row[2]) for row in conn.execute(select(w))}

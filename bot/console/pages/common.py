@@ -6,7 +6,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_
+from sqlalchemy import ColumnElement, Integer, and_, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
 
 from models import Person, Role
 from services.goals import Period, PeriodKind, Progress
@@ -15,6 +17,14 @@ from services.sellers import seller_periods
 
 MANAGERS = (Role.MANAGER.value, Role.ADMIN.value)
 ZERO = Decimal(0)
+
+
+def among(session: Session, column: Any, ids: list[int]) -> ColumnElement[bool]:
+    """`column IN ids`; on PostgreSQL, for a region's thousand teams, one array parameter (`= ANY(:ids)`)
+    rather than a thousand bound values for SQLAlchemy to render and the driver to parse on every page."""
+    if len(ids) > 100 and session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
+    return column.in_(ids)
 
 
 def seller_condition(start: date, end: date | None = None) -> ColumnElement[bool]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -12,7 +13,15 @@ from starlette.responses import Response
 
 from bot.console import params
 from bot.console.charts import line_chart
-from bot.console.pages.common import MANAGERS, ZERO, forecast_label, pace_word, progress_row, seller_condition
+from bot.console.pages.common import (
+    MANAGERS,
+    ZERO,
+    among,
+    forecast_label,
+    pace_word,
+    progress_row,
+    seller_condition,
+)
 from bot.console.tables import Column, Table
 from bot.console.web import BadInput, View, page
 from bot.core.rendering import format_money, format_number
@@ -91,7 +100,7 @@ def _unit_condition(view: View, target: GoalTarget | None, team_ids: list[int] |
     if target is not None and target.scope is GoalScope.USER:
         return DailyReport.person_id == target.id
     assert team_ids is not None
-    return DailyReport.team_id.in_(team_ids)
+    return among(view.session, DailyReport.team_id, team_ids)
 
 
 def _daily(view: View, focus: GoalTarget | None, team_ids: list[int] | None, metric: FieldDef, start: date,
@@ -100,8 +109,9 @@ def _daily(view: View, focus: GoalTarget | None, team_ids: list[int] | None, met
         return {}
     if focus is None or focus.scope is not GoalScope.USER:  # teams' days from their daily totals
         view.session.flush()
-        ids = [focus.id] if focus is not None and focus.scope is GoalScope.TEAM else team_ids
-        rows = view.session.connection().execute(daily_by_team(metric.key, ids, start, end)).all()
+        ids = [focus.id] if focus is not None and focus.scope is GoalScope.TEAM else team_ids or []
+        rows = view.session.connection().execute(daily_by_team(metric.key, ids, start, end,
+                                                               among=lambda c, i: among(view.session, c, i))).all()
         return {d: Decimal(v or 0) for d, v in rows}
     condition = _unit_condition(view, focus, team_ids)
     rows = view.session.execute(
@@ -137,8 +147,19 @@ def _pace(calendar: WorkCalendar, period: Period, goal: Decimal | None) -> list[
     return out
 
 
+def _known_actuals(outlooks: list[Outlook], metric: FieldDef, span: params.Span) -> dict[int, Decimal] | None:
+    """The sellers' sums over the span that the forecast has already made (same metric, period and days)."""
+    if not outlooks or span.end < span.start or any(
+            o.metric != metric.key or o.period != str(span.period) or o.day != span.end for o in outlooks):
+        return None
+    known: dict[int, Decimal] = {}
+    for o in outlooks:
+        known.update(o.seller_actuals)
+    return known
+
+
 def _ranking(view: View, focus: GoalTarget | None, team_ids: list[int] | None, metric: FieldDef,
-             span: params.Span) -> list[dict[str, Any]]:
+             span: params.Span, known: dict[int, Decimal] | None = None) -> list[dict[str, Any]]:
     """Sellers by the metric over the span: the chat's team ranking for a team, the same rule region-wide."""
     if focus is not None and focus.scope is GoalScope.TEAM:
         team = view.session.get(Team, focus.id)
@@ -148,9 +169,24 @@ def _ranking(view: View, focus: GoalTarget | None, team_ids: list[int] | None, m
         names = {team.id: team.name}
         return [{"rank": s.rank, "code": s.code, "name": s.name, "team": names[team.id], "value": s.value}
                 for s in standings]
-    if not has_totals(metric.key) or not team_ids:
+    if not team_ids:
         return []
-    sellers = select(Person.id).where(Person.team_id.in_(team_ids), seller_condition(span.start, span.end),
+    if known is not None:
+        # the sellers (the same rule as below) with the forecast's sums of them; every seller ranked here is
+        # one the forecast listed (a seller in the span is one in its period), else the sums are made below
+        view.session.flush()
+        people = view.session.connection().execute(
+            select(Person.id, Person.code, Person.name, Team.name).join(Team, Team.id == Person.team_id)
+            .where(among(view.session, Person.team_id, team_ids), seller_condition(span.start, span.end),
+                   view.scope.people(Person.id)).order_by(Person.code)).all()
+        if all(pid in known for pid, *_ in people):
+            # by value, ties in the database's order of codes (a stable sort), as the query below orders them
+            rows = sorted(((code, name, team_name, known[pid]) for pid, code, name, team_name in people),
+                          key=lambda r: r[3], reverse=True)
+            return _ranked(rows)
+    if not has_totals(metric.key):
+        return []
+    sellers = select(Person.id).where(among(view.session, Person.team_id, team_ids), seller_condition(span.start, span.end),
                                       view.scope.people(Person.id))
     # each seller's sum over the span wherever they filed it, from the monthly totals (services/report_totals)
     sums = window(metric.key, span.start, span.end, lambda person, _team: person.in_(sellers), by_team=False)
@@ -160,8 +196,14 @@ def _ranking(view: View, focus: GoalTarget | None, team_ids: list[int] | None, m
     rows = view.session.connection().execute(
         select(Person.code, Person.name, Team.name, total)
         .join(Team, Team.id == Person.team_id).outerjoin(sums, sums.c.person_id == Person.id)
-        .where(Person.team_id.in_(team_ids), seller_condition(span.start, span.end), view.scope.people(Person.id))
+        .where(among(view.session, Person.team_id, team_ids), seller_condition(span.start, span.end),
+               view.scope.people(Person.id))
         .order_by(total.desc(), Person.code)).all()
+    return _ranked(rows)
+
+
+def _ranked(rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """Ranks (equal values share one, the next skips) for (code, name, team, value) rows in order."""
     out: list[dict[str, Any]] = []
     rank, last = 0, None
     for i, (code, name, team_name, value) in enumerate(rows, 1):
@@ -179,7 +221,7 @@ def _reported(view: View, team_ids: list[int], day: date) -> tuple[int, int]:
     on = and_(DailyReport.person_id == Person.id, DailyReport.day == day, DailyReport.submitted_at.is_not(None))
     row = view.session.execute(
         select(func.count(Person.id), func.sum(case((DailyReport.id.is_not(None), 1), else_=0)))
-        .outerjoin(DailyReport, on).where(Person.team_id.in_(team_ids), seller_condition(day))).one()
+        .outerjoin(DailyReport, on).where(among(view.session, Person.team_id, team_ids), seller_condition(day))).one()
     return int(row[1] or 0), int(row[0] or 0)
 
 
@@ -254,7 +296,8 @@ def overview(view: View) -> Response:
     columns += [Column("floor", t("col.floor"), kind), Column("stretch", t("col.stretch"), kind),
                 Column("kind", t("col.kind"))]
     tree = Table("main", t("overview.tree"), columns, rows)
-    ranking_rows = _ranking(view, focus if team is not None else None, team_ids, metric, span)
+    ranking_rows = _ranking(view, focus if team is not None else None, team_ids, metric, span,
+                            _known_actuals(outlooks, metric, span))
     ranking = Table("ranking", t("overview.ranking"), [
         Column("rank", t("col.rank"), "number"),
         Column("name", t("col.person"), link=lambda r: view.url(f"/console/people/{r['code']}", period=span.text)),
