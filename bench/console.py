@@ -224,7 +224,9 @@ pipe AS (
                           WHEN 'negotiation' THEN :w_negotiation ELSE 0 END) AS weighted,
          SUM(CASE WHEN c.signed_on >= :lookback AND c.signed_on <= :day THEN 1 ELSE 0 END) AS won
   FROM customers c
-  WHERE c.owner_id IN (SELECT id FROM members WHERE seller = 1)
+  WHERE c.owner_id IN (SELECT p.id FROM people p WHERE p.team_id IN (SELECT id FROM tm) AND p.active = :yes
+                       AND (p.role = 'rep' OR (SELECT 1 FROM goals g WHERE g.scope = 'user' AND g.code = p.code
+                                                AND g.period IN :periods LIMIT 1) IS NOT NULL))
     AND (c.stage IN ('lead', 'needs', 'proposal', 'negotiation') OR (c.signed_on >= :lookback AND c.signed_on <= :day))
   GROUP BY c.owner_id),
 deal AS (
@@ -292,9 +294,9 @@ WHERE p.team_id IN (SELECT id FROM teams WHERE region_id = :region) AND p.active
 """
 
 
-# The same figures from the totals the console reads (report_months, report_team_days; models/rollups.py):
-# the period is its month's total less the days after the evening (none, here), the look-back its whole months
-# plus the days before the first one from the reports. Written for this page's dates (Hand checks the shape).
+# The same figures from the totals the console reads (report_months, report_blocks, report_team_days;
+# models/rollups.py). With no report after the evening, the period is its month's total, the look-back the
+# block 26-31 of its first month and three whole months. Written for this page's dates (Hand checks the shape).
 _SCOPE = "({t}.team_id IN (SELECT id FROM tm) OR {t}.person_id IN (SELECT id FROM members WHERE seller = 1))"
 CELLS_ON_TOTALS = f"""
 cells AS (
@@ -304,15 +306,8 @@ cells AS (
            m.signed_amount AS lb, m.signed_amount_days AS lb_days, 0 AS done, m.reports AS n
     FROM report_months m WHERE m.month IN :lb_months AND {_SCOPE.format(t="m")}
     UNION ALL
-    SELECT r.person_id, COALESCE(r.team_id, 0), NULL, r.signed_amount,
-           CASE WHEN r.signed_amount > 0 THEN 1 ELSE 0 END, 0, 1
-    FROM daily_reports r WHERE r.day >= :lookback AND r.day <= :edge_end AND r.submitted_at IS NOT NULL
-      AND {_SCOPE.format(t="r")}
-    UNION ALL
-    SELECT r.person_id, COALESCE(r.team_id, 0), -r.signed_amount, -r.signed_amount,
-           -(CASE WHEN r.signed_amount > 0 THEN 1 ELSE 0 END), 0, -1
-    FROM daily_reports r WHERE r.day > :day AND r.day <= :month_end AND r.submitted_at IS NOT NULL
-      AND {_SCOPE.format(t="r")}
+    SELECT b.person_id, b.team_id, NULL, b.signed_amount, b.signed_amount_days, 0, b.reports
+    FROM report_blocks b WHERE b.start IN :lb_blocks AND {_SCOPE.format(t="b")}
     UNION ALL
     SELECT r.person_id, COALESCE(r.team_id, 0), 0, 0, 0, 1, 0
     FROM daily_reports r WHERE r.day = :day AND r.submitted_at IS NOT NULL AND {_SCOPE.format(t="r")}
@@ -323,16 +318,11 @@ _CELLS_END = TREE_SQL.index("per AS (")
 TREE_ON_TOTALS_SQL = TREE_SQL[:_CELLS_START] + CELLS_ON_TOTALS.strip() + "\n" + TREE_SQL[_CELLS_END:]
 
 RANKING_ON_TOTALS_SQL = """
-SELECT p.code, p.name, t.name AS team, COALESCE(s.value, 0) AS value,
-       RANK() OVER (ORDER BY COALESCE(s.value, 0) DESC) AS rank, COUNT(*) OVER () AS sellers
+SELECT p.code, p.name, t.name AS team, COALESCE(m.value, 0) AS value,
+       RANK() OVER (ORDER BY COALESCE(m.value, 0) DESC) AS rank, COUNT(*) OVER () AS sellers
 FROM people p JOIN teams t ON t.id = p.team_id
-LEFT JOIN (
-  SELECT person_id, SUM(v) AS value FROM (
-    SELECT m.person_id, m.signed_amount AS v FROM report_months m WHERE m.month = :month
-    UNION ALL
-    SELECT r.person_id, -r.signed_amount FROM daily_reports r
-    WHERE r.day > :day AND r.day <= :month_end AND r.submitted_at IS NOT NULL) x
-  GROUP BY person_id) s ON s.person_id = p.id
+LEFT JOIN (SELECT person_id, SUM(signed_amount) AS value FROM report_months WHERE month = :month
+           GROUP BY person_id) m ON m.person_id = p.id
 WHERE t.region_id = :region AND p.active = :yes
   AND (p.role = 'rep' OR (SELECT 1 FROM goals g WHERE g.scope = 'user' AND g.code = p.code
                           AND g.period IN :periods LIMIT 1) IS NOT NULL)
@@ -349,7 +339,7 @@ GROUP BY d.day
 
 def _statement(sql: str) -> Any:
     statement = text(sql)
-    for name in ("periods", "lb_months"):
+    for name in ("periods", "lb_months", "lb_blocks"):
         if f":{name}" in sql:
             statement = statement.bindparams(bindparam(name, expanding=True))
     return statement
@@ -384,15 +374,16 @@ class Hand:
         self.tree_sql, self.ranking_sql = _statement(TREE_SQL), _statement(RANKING_SQL)
         self.trend_sql, self.reported_sql = _statement(TREND_SQL), _statement(REPORTED_SQL)
         if totals:
-            # the statements on the totals are written for a look-back that starts inside a month, and a
-            # period that is one month up to the evening
-            look, month = span_parts(lookback, DAY), span_parts(PERIOD.start, DAY)
-            if not (len(look.add) == 1 and look.add[0][0] == lookback and not month.add and len(month.months) == 1
-                    and month.subtract in ((), ((DAY + timedelta(days=1), PERIOD.end),))
-                    and look.subtract == month.subtract):
-                raise SystemExit(f"the floor on the totals is not written for {lookback} .. {DAY}")
-            self.params.update({"month": PERIOD.start, "month_end": PERIOD.end, "lb_months": list(look.months),
-                                "edge_end": look.add[0][1]})
+            # the statements on the totals are written for a look-back that starts in a month's last block,
+            # and a period that is one whole month as far as the reports go
+            with db.engine.connect() as conn:
+                latest = conn.scalar(text("SELECT MAX(day) FROM daily_reports"))
+            look, month = span_parts(lookback, DAY, latest), span_parts(PERIOD.start, DAY, latest)
+            if not (month.months == (PERIOD.start,) and not month.blocks and not month.days and not look.days
+                    and PERIOD.start in look.months and all(sign == 1 for _, sign in look.blocks)):
+                raise SystemExit(f"the floor on the totals is not written for {lookback} .. {DAY}: {look}")
+            self.params.update({"month": PERIOD.start, "lb_months": list(look.months),
+                                "lb_blocks": [start for start, _ in look.blocks] or [date(1, 1, 1)]})
             self.tree_sql, self.ranking_sql = _statement(TREE_ON_TOTALS_SQL), _statement(RANKING_ON_TOTALS_SQL)
             self.trend_sql = _statement(TREND_ON_TOTALS_SQL)
 

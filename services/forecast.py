@@ -32,6 +32,7 @@ one per person.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -42,6 +43,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, true
 from sqlalchemy.orm import Session
 
+from bot.core.db import read_beside
 from bot.core.rendering import LOCALES, render_source
 from bot.core.settings import Settings
 from models import Customer, DailyReport, Goal, GoalScope, Person, Region, Team
@@ -215,8 +217,9 @@ def _cells(session: Session, scope: Scope, metric: str, period_start: date,
 
 
 def _pipeline(session: Session, owners: Any, lookback_start: date,
-              day: date) -> tuple[dict[int, dict[str, int]], dict[int, int]]:
-    """Return open opportunities by owner and stage, and won deals by owner in the look-back window."""
+              day: date) -> Callable[[], tuple[dict[int, dict[str, int]], dict[int, int]]]:
+    """Start reading open opportunities by owner and stage, and won deals by owner in the look-back window;
+    return a function that gives them (the query runs beside the forecast's others: bot.core.db.read_beside)."""
     won_in_window = and_(Customer.signed_on >= lookback_start, Customer.signed_on <= day)
     stages = [str(s) for s in OPEN_STAGES]
     # one row per owner, a column per open stage (not a row per owner and stage: a region has 10,000 owners)
@@ -224,10 +227,15 @@ def _pipeline(session: Session, owners: Any, lookback_start: date,
                    func.sum(case((won_in_window, 1), else_=0)))
             .where(Customer.owner_id.in_(owners), or_(Customer.stage.in_(stages), won_in_window))
             .group_by(Customer.owner_id))
+    rows = read_beside(session, stmt)
+    return lambda: _pipeline_rows(rows(), stages)
+
+
+def _pipeline_rows(rows: list[Any], stages: list[str]) -> tuple[dict[int, dict[str, int]], dict[int, int]]:
     open_by: dict[int, dict[str, int]] = defaultdict(dict)
     won: dict[int, int] = defaultdict(int)
     shared: dict[tuple[int, ...], dict[str, int]] = {}  # owners with the same counts share one (read-only) dict
-    for owner, *counts, won_count in session.connection().execute(stmt).all():
+    for owner, *counts, won_count in rows:
         key = tuple(int(n or 0) for n in counts)
         found = shared.get(key)
         if found is None:
@@ -389,12 +397,13 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
 
     session.flush()  # what the session holds counts, as in /goal
     money = kind == "money"
-    open_by, won = _pipeline(session, listed, lookback_start, asof) if money else ({}, {})
+    pipeline = _pipeline(session, listed, lookback_start, asof) if money else None
+    # the look-back window is read for money (the pipeline's deals are valued from it), counts need none
+    cells, lookback = _cells(session, scope, metric, period.start, lookback_start if money else period.start, asof)
+    open_by, won = pipeline() if pipeline is not None else ({}, {})
     # Blend the run rate with the pipeline only where the pipeline can be valued: a money metric in an
     # organisation with customers won in the window (one that does not keep stages gets the straight line).
     blend = money and (any(won.values()) or _won_anywhere(session, lookback_start, asof))
-    # the look-back window (several times the rows of a month) is read only when the pipeline needs it
-    cells, lookback = _cells(session, scope, metric, period.start, lookback_start if blend else period.start, asof)
     goals = _goals(session, period, metric, people=with_people or isinstance(unit, Person))
 
     # workdays gone, as /goal counts them

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from importlib.resources import files
 from typing import Any
@@ -96,6 +97,54 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# ---------------------------------------------------------------------------
+# reads beside a session
+
+_WROTE = "salesbot.wrote"
+_READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="salesbot-read")
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session: Session, _context: Any) -> None:
+    session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _executed(state: Any) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _ended(session: Session) -> None:
+    session.info.pop(_WROTE, None)
+
+
+def read_beside(session: Session, statement: Any) -> Callable[[], list[Any]]:
+    """Start a read-only statement now and return a function that gives its rows.
+
+    On PostgreSQL, when the session's transaction has written nothing, it runs at once on another pooled
+    connection, while the caller goes on with its own statements and Python: a page of several independent sums
+    waits for the slowest, not for all of them in turn. This changes nothing that the page sees: at READ
+    COMMITTED (PostgreSQL's default, ours) every statement reads its own snapshot of what is committed, on any
+    connection. Elsewhere (SQLite, MariaDB whose REPEATABLE READ keeps one snapshot a transaction), or after
+    the session wrote (another connection would not see it), it runs on the session's own connection when the
+    rows are asked for."""
+    if session.info.get(_WROTE) or session.get_bind().dialect.name != "postgresql":
+        return lambda: list(session.connection().execute(statement).all())
+    engine = session.get_bind()
+
+    def run() -> list[Any]:
+        with engine.connect() as conn:
+            rows = list(conn.execute(statement).all())
+            conn.rollback()
+            return rows
+
+    future = _READERS.submit(run)
+    return future.result
 
 
 class Database:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -24,6 +24,7 @@ from bot.console.pages.common import (
 )
 from bot.console.tables import Column, Table
 from bot.console.web import BadInput, View, page
+from bot.core.db import read_beside
 from bot.core.rendering import format_money, format_number
 from models import DailyReport, GoalScope, Person, Region, Team
 from services.calendar import WorkCalendar
@@ -104,15 +105,22 @@ def _unit_condition(view: View, target: GoalTarget | None, team_ids: list[int] |
 
 
 def _daily(view: View, focus: GoalTarget | None, team_ids: list[int] | None, metric: FieldDef, start: date,
-           end: date) -> dict[date, Decimal]:
+           end: date) -> Callable[[], dict[date, Decimal]]:
+    """Start summing the metric by day; return a function that gives the sums (read beside the page's others)."""
     if not has_totals(metric.key):
-        return {}
+        return dict
     if focus is None or focus.scope is not GoalScope.USER:  # teams' days from their daily totals
         view.session.flush()
         ids = [focus.id] if focus is not None and focus.scope is GoalScope.TEAM else team_ids or []
-        rows = view.session.connection().execute(daily_by_team(metric.key, ids, start, end,
-                                                               among=lambda c, i: among(view.session, c, i))).all()
-        return {d: Decimal(v or 0) for d, v in rows}
+        rows = read_beside(view.session, daily_by_team(metric.key, ids, start, end,
+                                                       among=lambda c, i: among(view.session, c, i)))
+        return lambda: {d: Decimal(v or 0) for d, v in rows()}
+    done = _person_daily(view, focus, team_ids, metric, start, end)
+    return lambda: done
+
+
+def _person_daily(view: View, focus: GoalTarget | None, team_ids: list[int] | None, metric: FieldDef,
+                  start: date, end: date) -> dict[date, Decimal]:
     condition = _unit_condition(view, focus, team_ids)
     rows = view.session.execute(
         select(DailyReport.day, func.sum(getattr(DailyReport, metric.key)))
@@ -214,15 +222,21 @@ def _ranked(rows: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _reported(view: View, team_ids: list[int], day: date) -> tuple[int, int]:
-    """(reported, sellers) on a day across the teams."""
+def _reported(view: View, team_ids: list[int], day: date) -> Callable[[], tuple[int, int]]:
+    """Start counting (reported, sellers) on a day across the teams; return a function that gives them."""
     if not team_ids:
-        return 0, 0
+        return lambda: (0, 0)
     on = and_(DailyReport.person_id == Person.id, DailyReport.day == day, DailyReport.submitted_at.is_not(None))
-    row = view.session.execute(
-        select(func.count(Person.id), func.sum(case((DailyReport.id.is_not(None), 1), else_=0)))
-        .outerjoin(DailyReport, on).where(among(view.session, Person.team_id, team_ids), seller_condition(day))).one()
-    return int(row[1] or 0), int(row[0] or 0)
+    rows = read_beside(view.session, select(func.count(Person.id), func.sum(case((DailyReport.id.is_not(None), 1),
+                                                                                   else_=0)))
+                       .outerjoin(DailyReport, on)
+                       .where(among(view.session, Person.team_id, team_ids), seller_condition(day)))
+
+    def counted() -> tuple[int, int]:
+        sellers, reported = rows()[0]
+        return int(reported or 0), int(sellers or 0)
+
+    return counted
 
 
 
@@ -259,6 +273,11 @@ def overview(view: View) -> Response:
     else:
         team_ids = [u.id for u, _ in units if u.scope is GoalScope.TEAM]
     targets = [u for u, _ in units]
+    # the trend and who reported are read beside the forecast (bot.core.db.read_beside)
+    prev = params.previous(span.period)
+    daily_rows = _daily(view, focus, team_ids, metric, prev.start, span.end) if team_ids or focus is not None \
+        else dict
+    reported_rows = _reported(view, team_ids or [], span.end)
     forecasts, outlooks = forecast_for(view, targets, span, metric.key)
     # the forecast has summed every team's and region's actual as /goal does: the goal tree reuses them
     known = {(n.scope, n.code): n.actual for o in outlooks for n in o.nodes if n.scope != "user"}
@@ -307,8 +326,7 @@ def overview(view: View) -> Response:
     # manager of two, an admin), their sum
     head = rows[0] if focus is not None and rows else _together(
         t("overview.together"), [r for r, (_, depth) in zip(rows, units, strict=True) if depth == 0])
-    prev = params.previous(span.period)
-    daily = _daily(view, focus, team_ids, metric, prev.start, span.end) if team_ids or focus is not None else {}
+    daily = daily_rows()
     days = (span.period.end - span.period.start).days + 1
     actual_line = _cumulative(daily, span.period.start, days, span.end)
     prev_days = (prev.end - prev.start).days + 1
@@ -326,7 +344,7 @@ def overview(view: View) -> Response:
                        labels=(span.period.start.isoformat(), span.period.end.isoformat()),
                        top_label=fmt(peak), title=t("overview.trend_title", metric=metric.label(view.locale),
                                                     period=period_text))
-    reported, sellers = _reported(view, team_ids or [], span.end) if team_ids else (0, 0)
+    reported, sellers = reported_rows()
     # the assumptions of the forecast shown first: the focus unit's (its open pipeline), else the first top's
     how: list[str] = []
     if outlooks:
