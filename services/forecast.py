@@ -190,10 +190,10 @@ def _cells(session: Session, scope: Scope, metric: str, period_start: date,
         if period_start <= day:
             for pid, tid, total, _, _ in conn.execute(
                     select(window(metric, period_start, day, scope, latest=latest))).all():
-                out[(pid, tid or None)].actual = _dec(total)
+                out[(pid, tid or None)].actual = total if isinstance(total, Decimal) else _dec(total)
         for pid, total, days, _ in conn.execute(
                 select(window(metric, lookback_start, day, scope, by_team=False, latest=latest))).all():
-            lookback[pid] = (_dec(total), int(days or 0))
+            lookback[pid] = (total if isinstance(total, Decimal) else _dec(total), int(days or 0))
         reported = _REPORTS.c.day == day, _REPORTS.c.submitted_at.is_not(None)
         for pid, tid in conn.execute(select(_REPORTS.c.person_id, _REPORTS.c.team_id)
                                      .where(*reported, scope(_REPORTS.c.person_id, _REPORTS.c.team_id))).all():
@@ -465,21 +465,24 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     people_shown = with_people or isinstance(unit, Person)
     by_person: dict[int, _Sums] = defaultdict(_Sums)
     team_sums: dict[int, _Sums] = defaultdict(_Sums)
+    # (the loops below run once per person of a region, 10,000 times: lookups bound to locals, no calls)
+    member_team = person_team.get
     for (pid, tid), cell in cells.items():
-        e = gone_of(pid)
-        straight = cell.actual * total / e if e > 0 else cell.actual  # nothing to draw a line from yet
+        e = gone_through if pid in done else gone_before
+        actual = cell.actual
+        straight = actual * total / e if e > 0 else actual  # nothing to draw a line from yet
         if blend:
-            run_part = cell.actual * (total - e) / total if e > 0 else ZERO
+            run_part = actual * (total - e) / total if e > 0 else ZERO
         else:
-            run_part = straight - cell.actual
+            run_part = straight - actual
         if people_shown:
-            by_person[pid].add_run(cell.actual, straight, run_part)
+            by_person[pid].add_run(actual, straight, run_part)
         if tid in team_code:
             # a team's future is its current people's: reports of someone who left or moved only count as done
-            if person_team.get(pid) == tid:
-                team_sums[tid].add_run(cell.actual, straight, run_part)
+            if member_team(pid) == tid:
+                team_sums[tid].add_run(actual, straight, run_part)
             else:
-                team_sums[tid].add_run(cell.actual, cell.actual, ZERO)
+                team_sums[tid].add_run(actual, actual, ZERO)
 
     # per person: the pipeline, added up into their team
     sums: dict[str, _Sums] = {f"team:{team_code[tid]}": s for tid, s in team_sums.items()}
@@ -487,25 +490,36 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     horizon = Decimal(total * config.pipeline_workdays)
     no_pipeline = dict.fromkeys(weights, 0)
     weighted_of: dict[int, Decimal] = {}
+    # each team's open opportunities, counted by set of counts (_pipeline shares one dict per set) and added
+    # up by stage once per set after the loop
+    open_sets: dict[str, dict[int, list[Any]]] = defaultdict(dict)
+    owned = open_by.get
+    min_deals = config.min_deals
     for person in people:
         mine = None
+        pid = person.id
         if people_shown:
-            mine = sums[f"user:{person.code}"] = by_person.get(person.id) or _Sums()
+            mine = sums[f"user:{person.code}"] = by_person.get(pid) or _Sums()
             mine.open_by = no_pipeline  # read only
-        theirs = open_by.get(person.id)  # the open stages with their counts, none zero, in OPEN_STAGES' order
+        theirs = owned(pid)  # the open stages with their counts, none zero, in OPEN_STAGES' order
         if not theirs:  # most people of a count metric, or of an organisation without stages: nothing to add
             continue
         if mine is not None:
             mine.open_by = {st: theirs.get(st, 0) for st in weights}
         weighted = weighted_of.get(id(theirs))
-        if weighted is None:  # once for each set of counts (_pipeline shares them)
+        if weighted is None:  # once for each set of counts
             weighted = weighted_of[id(theirs)] = sum((weights[st] * n for st, n in theirs.items()), ZERO)
         pipe_value = pipe_part = ZERO
         if blend and weighted > 0:  # valued only when there is something to value (the fallbacks cost queries)
-            value, basis, deals = deal_value(person.id)
-            details[person.id] = (value, basis, deals)
+            deals = deals_of[pid]
+            if deals >= min_deals:  # the person's own average, as deal_value gives it, without the call
+                found = (lookback_by_person[pid] / deals, "person", deals)
+            else:
+                found = deal_value(pid)
+            details[pid] = found
+            value = found[0]
             if value is not None and total:
-                r = total - gone_of(person.id)
+                r = total - (gone_through if pid in done else gone_before)
                 pipe_value = weighted * value
                 pipe_part = pipe_value * r * r / horizon
                 if mine is not None:
@@ -516,8 +530,16 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
                 team = sums[person.parent] = _Sums()
             team.pipe_part += pipe_part
             team.pipe_value += pipe_value
+            counted = open_sets[person.parent].get(id(theirs))
+            if counted is None:
+                open_sets[person.parent][id(theirs)] = [theirs, 1]
+            else:
+                counted[1] += 1
+    for key, found_sets in open_sets.items():
+        team_open = sums[key].open_by
+        for theirs, times in found_sets.values():
             for st, n in theirs.items():
-                team.open_by[st] = team.open_by.get(st, 0) + n
+                team_open[st] = team_open.get(st, 0) + n * times
 
     # regions: the sum of their teams and sub-regions, deepest first
     by_key = {f"{u.scope}:{u.code}": u for u in (*regions, *teams)}

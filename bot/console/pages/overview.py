@@ -166,8 +166,20 @@ def _known_actuals(outlooks: list[Outlook], metric: FieldDef, span: params.Span)
     return known
 
 
+def _sellers(view: View, team_ids: list[int] | None, span: params.Span) -> Callable[[], list[Any]] | None:
+    """Start reading the sellers of the teams over the span (id, code, name, team name), in code order."""
+    if not team_ids:
+        return None
+    view.session.flush()
+    return read_beside(view.session, select(Person.id, Person.code, Person.name, Team.name)
+                       .join(Team, Team.id == Person.team_id)
+                       .where(among(view.session, Person.team_id, team_ids), seller_condition(span.start, span.end),
+                              view.scope.people(Person.id)).order_by(Person.code))
+
+
 def _ranking(view: View, focus: GoalTarget | None, team_ids: list[int] | None, metric: FieldDef,
-             span: params.Span, known: dict[int, Decimal] | None = None) -> list[dict[str, Any]]:
+             span: params.Span, known: dict[int, Decimal] | None = None,
+             sellers: Callable[[], list[Any]] | None = None) -> list[dict[str, Any]]:
     """Sellers by the metric over the span: the chat's team ranking for a team, the same rule region-wide."""
     if focus is not None and focus.scope is GoalScope.TEAM:
         team = view.session.get(Team, focus.id)
@@ -179,14 +191,10 @@ def _ranking(view: View, focus: GoalTarget | None, team_ids: list[int] | None, m
                 for s in standings]
     if not team_ids:
         return []
-    if known is not None:
+    if known is not None and sellers is not None:
         # the sellers (the same rule as below) with the forecast's sums of them; every seller ranked here is
         # one the forecast listed (a seller in the span is one in its period), else the sums are made below
-        view.session.flush()
-        people = view.session.connection().execute(
-            select(Person.id, Person.code, Person.name, Team.name).join(Team, Team.id == Person.team_id)
-            .where(among(view.session, Person.team_id, team_ids), seller_condition(span.start, span.end),
-                   view.scope.people(Person.id)).order_by(Person.code)).all()
+        people = sellers()
         if all(pid in known for pid, *_ in people):
             # by value, ties in the database's order of codes (a stable sort), as the query below orders them
             rows = sorted(((code, name, team_name, known[pid]) for pid, code, name, team_name in people),
@@ -278,6 +286,7 @@ def overview(view: View) -> Response:
     daily_rows = _daily(view, focus, team_ids, metric, prev.start, span.end) if team_ids or focus is not None \
         else dict
     reported_rows = _reported(view, team_ids or [], span.end)
+    sellers = _sellers(view, team_ids, span) if team is None else None
     forecasts, outlooks = forecast_for(view, targets, span, metric.key)
     # the forecast has summed every team's and region's actual as /goal does: the goal tree reuses them
     known = {(n.scope, n.code): n.actual for o in outlooks for n in o.nodes if n.scope != "user"}
@@ -316,7 +325,7 @@ def overview(view: View) -> Response:
                 Column("kind", t("col.kind"))]
     tree = Table("main", t("overview.tree"), columns, rows)
     ranking_rows = _ranking(view, focus if team is not None else None, team_ids, metric, span,
-                            _known_actuals(outlooks, metric, span))
+                            _known_actuals(outlooks, metric, span), sellers)
     ranking = Table("ranking", t("overview.ranking"), [
         Column("rank", t("col.rank"), "number"),
         Column("name", t("col.person"), link=lambda r: view.url(f"/console/people/{r['code']}", period=span.text)),
