@@ -173,9 +173,10 @@ _Cells = dict[tuple[int, int | None], _Cell]
 _Lookback = dict[int, tuple[Decimal, int]]  # per person: the metric's sum, and the reports with it above zero
 
 
-def _cells(session: Session, scope: Scope, metric: str, period_start: date,
-           lookback_start: date, day: date) -> tuple[_Cells, _Lookback]:
-    """Sum the metric per (person, team) over the period, and per person over the look-back window."""
+def _cells(session: Session, scope: Scope, metric: str, period_start: date, lookback_start: date, day: date,
+           keep: Callable[[int, int | None], bool] | None = None) -> tuple[_Cells, _Lookback]:
+    """Sum the metric per (person, team) over the period, and per person over the look-back window; `scope`
+    chooses the reports in SQL, `keep(person, team)` (if given) narrows them."""
     start = min(period_start, lookback_start)
     out: _Cells = defaultdict(_Cell)
     lookback: _Lookback = {}
@@ -190,14 +191,21 @@ def _cells(session: Session, scope: Scope, metric: str, period_start: date,
         if period_start <= day:
             for pid, tid, total, _, _ in conn.execute(
                     select(window(metric, period_start, day, scope, latest=latest))).all():
-                out[(pid, tid or None)].actual = total if isinstance(total, Decimal) else _dec(total)
-        for pid, total, days, _ in conn.execute(
-                select(window(metric, lookback_start, day, scope, by_team=False, latest=latest))).all():
-            lookback[pid] = (total if isinstance(total, Decimal) else _dec(total), int(days or 0))
+                tid = tid or None
+                if keep is None or keep(pid, tid):
+                    out[(pid, tid)].actual = total if isinstance(total, Decimal) else _dec(total)
+        for pid, tid, total, days, _ in conn.execute(
+                select(window(metric, lookback_start, day, scope, latest=latest))).all():
+            if keep is None or keep(pid, tid or None):
+                found = lookback.get(pid)
+                total = total if isinstance(total, Decimal) else _dec(total)
+                lookback[pid] = (total, int(days or 0)) if found is None else \
+                    (found[0] + total, found[1] + int(days or 0))
         reported = _REPORTS.c.day == day, _REPORTS.c.submitted_at.is_not(None)
         for pid, tid in conn.execute(select(_REPORTS.c.person_id, _REPORTS.c.team_id)
                                      .where(*reported, scope(_REPORTS.c.person_id, _REPORTS.c.team_id))).all():
-            out[(pid, tid)].done = True
+            if keep is None or keep(pid, tid):
+                out[(pid, tid)].done = True
         return out, lookback
     span = (scope(DailyReport.person_id, DailyReport.team_id), DailyReport.day >= start, DailyReport.day <= day,
             DailyReport.submitted_at.is_not(None))
@@ -205,6 +213,8 @@ def _cells(session: Session, scope: Scope, metric: str, period_start: date,
     sums: dict[int, list[Any]] = defaultdict(lambda: [ZERO, 0])
     for pid, tid, d, extra in session.execute(
             select(DailyReport.person_id, DailyReport.team_id, DailyReport.day, DailyReport.extra).where(*span)):
+        if keep is not None and not keep(pid, tid):
+            continue
         cell = out[(pid, tid)]
         value = _num((extra or {}).get(metric))
         if d >= period_start:
@@ -216,8 +226,8 @@ def _cells(session: Session, scope: Scope, metric: str, period_start: date,
     return out, {pid: (total, days) for pid, (total, days) in sums.items()}
 
 
-def _pipeline(session: Session, owners: Any, lookback_start: date,
-              day: date) -> Callable[[], tuple[dict[int, dict[str, int]], dict[int, int]]]:
+def _pipeline(session: Session, owners: Any, lookback_start: date, day: date,
+              sellers: set[int]) -> Callable[[], tuple[dict[int, dict[str, int]], dict[int, int]]]:
     """Start reading open opportunities by owner and stage, and won deals by owner in the look-back window;
     return a function that gives them (the query runs beside the forecast's others: bot.core.db.read_beside)."""
     won_in_window = and_(Customer.signed_on >= lookback_start, Customer.signed_on <= day)
@@ -228,14 +238,18 @@ def _pipeline(session: Session, owners: Any, lookback_start: date,
             .where(Customer.owner_id.in_(owners), or_(Customer.stage.in_(stages), won_in_window))
             .group_by(Customer.owner_id))
     rows = read_beside(session, stmt)
-    return lambda: _pipeline_rows(rows(), stages)
+    return lambda: _pipeline_rows(rows(), stages, sellers)
 
 
-def _pipeline_rows(rows: list[Any], stages: list[str]) -> tuple[dict[int, dict[str, int]], dict[int, int]]:
+def _pipeline_rows(rows: list[Any], stages: list[str],
+                   sellers: set[int]) -> tuple[dict[int, dict[str, int]], dict[int, int]]:
+    """The sellers' rows (the statement may return other owners' too) as counts by owner and stage."""
     open_by: dict[int, dict[str, int]] = defaultdict(dict)
     won: dict[int, int] = defaultdict(int)
     shared: dict[tuple[int, ...], dict[str, int]] = {}  # owners with the same counts share one (read-only) dict
     for owner, *counts, won_count in rows:
+        if owner not in sellers:
+            continue
         key = tuple(int(n or 0) for n in counts)
         found = shared.get(key)
         if found is None:
@@ -378,6 +392,8 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
         def scope(person: Any, team: Any) -> ColumnElement[bool]:
             return person == unit.id
         listed: Any = [unit.id]
+        sellers = {unit.id}
+        keep = None
     else:
         # Every active member carries the team's run rate on; only sellers (contract section 8: reps, and
         # managers or admins with a personal goal in the period) are listed, with their pipeline.
@@ -390,16 +406,25 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
             if seller:
                 people.append(_Unit(GoalScope.USER, pid, code, name, team_key[tid]))
             person_team[pid] = tid
-        listed = select(Person.id).where(*members, selling)
-        # a team's reports, and its people's reports filed in a team outside the tree (they moved)
+        # a team's reports, and its sellers' reports filed in a team outside the tree (they moved); the
+        # statements ask for every member's (the seller rule costs PostgreSQL a lookup per person each time),
+        # and keep() leaves out those of members who do not sell
+        in_tree = select(Person.id).where(*members)
+        listed = in_tree
+        sellers = {p.id for p in people}
+
         def scope(person: Any, team: Any) -> ColumnElement[bool]:
-            return or_(team.in_(team_ids), person.in_(listed))
+            return or_(team.in_(team_ids), person.in_(in_tree))
+
+        def keep(pid: int, tid: int | None) -> bool:
+            return tid in team_code or pid in sellers
 
     session.flush()  # what the session holds counts, as in /goal
     money = kind == "money"
-    pipeline = _pipeline(session, listed, lookback_start, asof) if money else None
+    pipeline = _pipeline(session, listed, lookback_start, asof, sellers) if money else None
     # the look-back window is read for money (the pipeline's deals are valued from it), counts need none
-    cells, lookback = _cells(session, scope, metric, period.start, lookback_start if money else period.start, asof)
+    cells, lookback = _cells(session, scope, metric, period.start, lookback_start if money else period.start, asof,
+                             keep)
     open_by, won = pipeline() if pipeline is not None else ({}, {})
     # Blend the run rate with the pipeline only where the pipeline can be valued: a money metric in an
     # organisation with customers won in the window (one that does not keep stages gets the straight line).

@@ -132,41 +132,47 @@ def span_parts(start: date, end: date, latest: date | None = None) -> Parts:
     return Parts(tuple(months), tuple(blocks), tuple(days))
 
 
+def _rows(metric: str, parts: Parts, scope: Scope, shape: Callable[[Any, Any, Any], list[Any]]) -> list[Any]:
+    """One SELECT per source of a span's parts (months, blocks, days; added or taken away), each row shaped by
+    `shape(value, days above zero, reports)` after person_id and team_id."""
+    column = _REPORTS.c[metric]
+    selects = []
+    totals = [(_MONTHS, _MONTHS.c.month, [(m, 1) for m in parts.months]), (_BLOCKS, _BLOCKS.c.start, list(parts.blocks))]
+    for table, key, wanted in totals:
+        for sign in (1, -1):
+            starts = [d for d, s in wanted if s == sign]
+            if starts:
+                selects.append(select(table.c.person_id, table.c.team_id,
+                                      *shape(table.c[metric] * sign, table.c[f"{metric}_days"] * sign,
+                                             table.c.reports * sign))
+                               .where(key.in_(starts), scope(table.c.person_id, table.c.team_id)))
+    for sign in (1, -1):
+        spans = [span for span, s in parts.days if s == sign]
+        if spans:
+            days = or_(*(and_(_REPORTS.c.day >= a, _REPORTS.c.day <= b) for a, b in spans))
+            selects.append(select(_REPORTS.c.person_id, func.coalesce(_REPORTS.c.team_id, 0).label("team_id"),
+                                  *shape(func.coalesce(column, 0) * sign, case((column > 0, 1), else_=0) * sign,
+                                         literal_column(str(sign))))
+                           .where(days, _REPORTS.c.submitted_at.is_not(None),
+                                  scope(_REPORTS.c.person_id, _REPORTS.c.team_id)))
+    return selects
+
+
+def _money(metric: str, total: Any) -> Any:
+    return type_coerce(total, MONEY) if metric in REPORT_AMOUNTS else total
+
+
 def window(metric: str, start: date, end: date, scope: Scope, *, by_team: bool = True, label: str = "w",
            latest: date | None = None) -> Subquery:
     """Per person (and team, 0 for none) with at least one submitted report in [start, end]: the metric's sum
     (`total`), the reports with it above zero (`days`) and the reports (`reports`). The metric must be one
     of the totals' (has_totals), and start <= end. `latest`: as for span_parts."""
     assert start <= end, (start, end)
-    parts = span_parts(start, end, latest)
-    column = _REPORTS.c[metric]
-    team = func.coalesce(_REPORTS.c.team_id, 0)
-    positive = case((column > 0, 1), else_=0)
-    submitted = _REPORTS.c.submitted_at.is_not(None)
-    selects = []
-    totals = [(_MONTHS, _MONTHS.c.month, [(m, 1) for m in parts.months]), (_BLOCKS, _BLOCKS.c.start, list(parts.blocks))]
-    for table, key, wanted in totals:
-        for sign in (1, -1):
-            starts = [d for d, s in wanted if s == sign]
-            if not starts:
-                continue
-            selects.append(select(table.c.person_id, table.c.team_id, (table.c[metric] * sign).label("v"),
-                                  (table.c[f"{metric}_days"] * sign).label("n"), (table.c.reports * sign).label("r"))
-                           .where(key.in_(starts), scope(table.c.person_id, table.c.team_id)))
-    for sign in (1, -1):
-        spans = [span for span, s in parts.days if s == sign]
-        if not spans:
-            continue
-        days = or_(*(and_(_REPORTS.c.day >= a, _REPORTS.c.day <= b) for a, b in spans))
-        selects.append(select(_REPORTS.c.person_id, team.label("team_id"),
-                              (func.coalesce(column, 0) * sign).label("v"), (positive * sign).label("n"),
-                              literal_column(str(sign)).label("r"))
-                       .where(days, submitted, scope(_REPORTS.c.person_id, _REPORTS.c.team_id)))
+    selects = _rows(metric, span_parts(start, end, latest), scope,
+                    lambda v, n, r: [v.label("v"), n.label("n"), r.label("r")])
     rows = union_all(*selects).subquery(f"{label}_rows")
-    money = metric in REPORT_AMOUNTS
     keys = [rows.c.person_id, rows.c.team_id] if by_team else [rows.c.person_id]
-    total = func.sum(rows.c.v)
-    return (select(*keys, (type_coerce(total, MONEY) if money else total).label("total"),
+    return (select(*keys, _money(metric, func.sum(rows.c.v)).label("total"),
                    func.sum(rows.c.n).label("days"), func.sum(rows.c.r).label("reports"))
             .group_by(*keys).having(func.sum(rows.c.r) > 0).subquery(label))
 
