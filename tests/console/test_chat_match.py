@@ -102,3 +102,26 @@ def test_a_persons_page_shows_their_goal_as_chat_does(app: App, db: Database, or
         assert round(Decimal(value["达成率"])) == int(line[3])
         assert int(value["剩余工作日"]) == int(line[6])
         assert format_money(Decimal(value["每天需完成"]), "zh-CN") == line[7]
+
+
+def test_the_regions_ranking_is_each_sellers_month_wherever_filed(app: App, db: Database, org: Org,
+                                                                  sign_in: Callable[[str], TestClient]) -> None:
+    """The overview ranks a region's sellers by the forecast's sums of them (the same days): each is the
+    seller's month up to the day, counted as plain sums of their reports count it, and every seller is there."""
+    _seed(db, org)
+    with db.unit_of_work() as s:  # one of 张伟's reports this month was filed in Guangzhou's team
+        moved = s.scalars(select(DailyReport).where(DailyReport.person_id == org.ids["user:zhang"],
+                                                    DailyReport.day >= date(2026, 11, 1))).first()
+        assert moved is not None
+        moved.team_id, moved.signed_amount = org.ids["team:gz1"], Decimal("1000.05")
+    c = sign_in("mgr_east")
+    ranking = _rows(c.get(f"/console/overview?region=east&period={EVENING}&format=csv&table=ranking"))[1:]
+    with db.unit_of_work() as s:
+        def month(code: str) -> Decimal:
+            return sum((r.signed_amount or Decimal(0) for r in s.scalars(select(DailyReport).where(
+                DailyReport.person_id == org.ids[f"user:{code}"], DailyReport.day >= date(2026, 11, 1),
+                DailyReport.day <= EVENING, DailyReport.submitted_at.is_not(None)))), Decimal(0))
+
+        expected = {"张伟": month("zhang"), "李娜": month("li")}
+    assert {row[1]: Decimal(row[3]) for row in ranking} == expected
+    assert expected["张伟"] > 0 and [row[1] for row in ranking] == sorted(expected, key=lambda n: -expected[n])

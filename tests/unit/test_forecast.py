@@ -221,6 +221,10 @@ def test_roll_up_person_team_region(db: Database, database_url: str) -> None:
         lean = forecast(session=s, unit=top, period=OCT, metric="signed_amount", day=day, calendar=CAL,
                         settings=settings, people=False)
         assert lean.nodes == [n for n in outlook.nodes if n.scope != "user"]
+        # and each listed seller's actual, which the console's ranking reuses (the player-coach is one now)
+        people = [n for n in coach.nodes if n.scope == "user"]
+        assert "mgr_east" in {n.code for n in people}
+        assert {_unit(s, Person, n.code).id: n.actual for n in people} == lean.seller_actuals
         inside = outlook.node("user", "zhang")
         assert inside is not None and zhang.parent is None and inside.parent == "team:sh1"
         assert replace(zhang, parent=inside.parent) == inside
