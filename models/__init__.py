@@ -532,13 +532,9 @@ REPORT_COUNTS = ("visits", "new_leads", "new_customers", "opportunities")
 REPORT_AMOUNTS = ("signed_amount", "collected_amount")
 
 
-class _PersonTotals:
-    """A person's submitted reports over some days filed in one team, added up: a column per number, and for
-    each the reports with it above zero (the forecast counts those as deals)."""
+class _Numbers:
+    """Submitted reports added up: how many, and a column per number of the report."""
 
-    person_id: Mapped[int] = mapped_column(Integer, autoincrement=False)
-    # the team the reports were filed in; 0 for none (a key column cannot be NULL)
-    team_id: Mapped[int] = mapped_column(Integer, autoincrement=False)
     reports: Mapped[int] = mapped_column(Integer, default=0)
     visits: Mapped[int] = mapped_column(Integer, default=0)
     new_leads: Mapped[int] = mapped_column(Integer, default=0)
@@ -546,6 +542,15 @@ class _PersonTotals:
     opportunities: Mapped[int] = mapped_column(Integer, default=0)
     signed_amount: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
     collected_amount: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
+
+
+class _PersonTotals(_Numbers):
+    """A person's submitted reports over some days filed in one team, added up, and for each number the
+    reports with it above zero (the forecast counts those as deals)."""
+
+    person_id: Mapped[int] = mapped_column(Integer, autoincrement=False)
+    # the team the reports were filed in; 0 for none (a key column cannot be NULL)
+    team_id: Mapped[int] = mapped_column(Integer, autoincrement=False)
     visits_days: Mapped[int] = mapped_column(Integer, default=0)
     new_leads_days: Mapped[int] = mapped_column(Integer, default=0)
     new_customers_days: Mapped[int] = mapped_column(Integer, default=0)
@@ -572,19 +577,13 @@ class ReportBlock(_PersonTotals, Base):
     start: Mapped[date] = mapped_column(Date)  # the block's first day
 
 
-class ReportTeamDay(Base):
+class ReportTeamDay(_Numbers, Base):
     """One team's submitted reports of one day, added up (the console's trend by day)."""
 
     __tablename__ = "report_team_days"
-    day: Mapped[date] = mapped_column(Date, primary_key=True)  # first in the key: the trend reads days
-    team_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    reports: Mapped[int] = mapped_column(Integer, default=0)
-    visits: Mapped[int] = mapped_column(Integer, default=0)
-    new_leads: Mapped[int] = mapped_column(Integer, default=0)
-    new_customers: Mapped[int] = mapped_column(Integer, default=0)
-    opportunities: Mapped[int] = mapped_column(Integer, default=0)
-    signed_amount: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
-    collected_amount: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
+    __table_args__ = (PrimaryKeyConstraint("day", "team_id"),)  # the day first: the trend reads days
+    day: Mapped[date] = mapped_column(Date)
+    team_id: Mapped[int] = mapped_column(Integer, autoincrement=False)
 
 
-from models import rollups as _rollups  # noqa: E402,F401 - keeps the two tables above up to date
+from models import rollups as _rollups  # noqa: E402,F401 - keeps the three tables above up to date
