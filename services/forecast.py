@@ -154,14 +154,6 @@ class Outlook:
 # the pieces, each one query for the whole tree
 
 
-@dataclass(slots=True)
-class _Cell:
-    """One person's reports filed in one team over the period."""
-
-    actual: Decimal = ZERO
-    done: bool = False  # reported on the as-of day
-
-
 def _dec(value: Any) -> Decimal:
     """A sum as the driver returns it (Decimal, int, or None) as a Decimal, without a trip through str."""
     if value is None:
@@ -169,19 +161,23 @@ def _dec(value: Any) -> Decimal:
     return value if isinstance(value, Decimal) else _num(value)
 
 
-_Cells = dict[tuple[int, int | None], _Cell]
-_Lookback = dict[int, tuple[Decimal, int]]  # per person: the metric's sum, and the reports with it above zero
+# Per (person, team): the period's sum of the reports filed in that team; the people who reported on the
+# as-of day; per person: the look-back's sum, and the reports with the metric above zero.
+_Actuals = dict[tuple[int, int | None], Decimal]
+_Lookback = dict[int, tuple[Decimal, int]]
 
 
 def _cells(session: Session, scope: Scope, metric: str, period_start: date, lookback_start: date, day: date,
-           keep: Callable[[int, int | None], bool] | None = None) -> tuple[_Cells, _Lookback]:
-    """Sum the metric per (person, team) over the period, and per person over the look-back window; `scope`
-    chooses the reports in SQL, `keep(person, team)` (if given) narrows them."""
+           keep: Callable[[int, int | None], bool] | None = None) -> tuple[_Actuals, set[int], _Lookback]:
+    """Sum the metric per (person, team) over the period, and per person over the look-back window, and who
+    reported on `day`; `scope` chooses the reports in SQL, `keep(person, team)` (if given) narrows them.
+    (Plain dicts and sets: a region has 10,000 people.)"""
     start = min(period_start, lookback_start)
-    out: _Cells = defaultdict(_Cell)
+    actuals: _Actuals = {}
+    done: set[int] = set()
     lookback: _Lookback = {}
     if start > day:
-        return out, lookback
+        return actuals, done, lookback
     if has_totals(metric):
         # the windows from the monthly totals (services/report_totals.py): a region's month and 90-day look-back
         # are about a million reports, their totals a few ten thousand rows; plain rows on the session's
@@ -193,7 +189,7 @@ def _cells(session: Session, scope: Scope, metric: str, period_start: date, look
                     select(window(metric, period_start, day, scope, latest=latest))).all():
                 tid = tid or None
                 if keep is None or keep(pid, tid):
-                    out[(pid, tid)].actual = total if isinstance(total, Decimal) else _dec(total)
+                    actuals[(pid, tid)] = total if isinstance(total, Decimal) else _dec(total)
         for pid, tid, total, days, _ in conn.execute(
                 select(window(metric, lookback_start, day, scope, latest=latest))).all():
             if keep is None or keep(pid, tid or None):
@@ -205,8 +201,8 @@ def _cells(session: Session, scope: Scope, metric: str, period_start: date, look
         for pid, tid in conn.execute(select(_REPORTS.c.person_id, _REPORTS.c.team_id)
                                      .where(*reported, scope(_REPORTS.c.person_id, _REPORTS.c.team_id))).all():
             if keep is None or keep(pid, tid):
-                out[(pid, tid)].done = True
-        return out, lookback
+                done.add(pid)
+        return actuals, done, lookback
     span = (scope(DailyReport.person_id, DailyReport.team_id), DailyReport.day >= start, DailyReport.day <= day,
             DailyReport.submitted_at.is_not(None))
     # a field an admin added lives in the JSON column: add it up here (goals.py does the same)
@@ -215,15 +211,15 @@ def _cells(session: Session, scope: Scope, metric: str, period_start: date, look
             select(DailyReport.person_id, DailyReport.team_id, DailyReport.day, DailyReport.extra).where(*span)):
         if keep is not None and not keep(pid, tid):
             continue
-        cell = out[(pid, tid)]
         value = _num((extra or {}).get(metric))
         if d >= period_start:
-            cell.actual += value
+            actuals[(pid, tid)] = actuals.get((pid, tid), ZERO) + value
         if d >= lookback_start:
             sums[pid][0] += value
             sums[pid][1] += value > 0
-        cell.done = cell.done or d == day
-    return out, {pid: (total, days) for pid, (total, days) in sums.items()}
+        if d == day:
+            done.add(pid)
+    return actuals, done, {pid: (total, days) for pid, (total, days) in sums.items()}
 
 
 def _pipeline(session: Session, owners: Any, lookback_start: date, day: date,
@@ -387,7 +383,7 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     team_code = {t.id: t.code for t in teams}
     team_key = {t.id: f"team:{t.code}" for t in teams}
     if isinstance(unit, Person):
-        people = [_Unit(GoalScope.USER, unit.id, unit.code, unit.name, None)]
+        people: list[tuple[int, str, str, str | None]] = [(unit.id, unit.code, unit.name, None)]
         person_team = {unit.id: unit.team_id}
         def scope(person: Any, team: Any) -> ColumnElement[bool]:
             return person == unit.id
@@ -404,14 +400,14 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
                 select(Person.id, Person.code, Person.name, Person.team_id, case((selling, 1), else_=0))
                 .where(*members)).all():
             if seller:
-                people.append(_Unit(GoalScope.USER, pid, code, name, team_key[tid]))
+                people.append((pid, code, name, team_key[tid]))  # (a _Unit each only for shown nodes)
             person_team[pid] = tid
         # a team's reports, and its sellers' reports filed in a team outside the tree (they moved); the
         # statements ask for every member's (the seller rule costs PostgreSQL a lookup per person each time),
         # and keep() leaves out those of members who do not sell
         in_tree = select(Person.id).where(*members)
         listed = in_tree
-        sellers = {p.id for p in people}
+        sellers = {p[0] for p in people}
 
         def scope(person: Any, team: Any) -> ColumnElement[bool]:
             return or_(team.in_(team_ids), person.in_(in_tree))
@@ -423,8 +419,8 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     money = kind == "money"
     pipeline = _pipeline(session, listed, lookback_start, asof, sellers) if money else None
     # the look-back window is read for money (the pipeline's deals are valued from it), counts need none
-    cells, lookback = _cells(session, scope, metric, period.start, lookback_start if money else period.start, asof,
-                             keep)
+    actuals, done, lookback = _cells(session, scope, metric, period.start,
+                                     lookback_start if money else period.start, asof, keep)
     open_by, won = pipeline() if pipeline is not None else ({}, {})
     # Blend the run rate with the pipeline only where the pipeline can be valued: a money metric in an
     # organisation with customers won in the window (one that does not keep stages gets the straight line).
@@ -434,7 +430,6 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     # workdays gone, as /goal counts them
     gone_before = sum(1 for d in workdays if d < asof)
     gone_through = sum(1 for d in workdays if d <= asof)
-    done = {pid for (pid, _), cell in cells.items() if cell.done}
     if day > period.end:
         gone_before = gone_through = total
     elif day < period.start:
@@ -450,11 +445,10 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     days_by_person: dict[int, int] = defaultdict(int)
     for pid, (amount, positive) in lookback.items():
         lookback_by_person[pid], days_by_person[pid] = amount, positive
-    deals_of = {pid: max(won.get(pid, 0), days_by_person.get(pid, 0)) for pid in person_team}
+    def deals_of(pid: int) -> int:
+        return max(won.get(pid, 0), days_by_person.get(pid, 0))
     team_stats: dict[int | None, tuple[Decimal, int]] = {}
-    members_of: dict[int | None, list[int]] = defaultdict(list)
-    for pid, tid in person_team.items():
-        members_of[tid].append(pid)
+    members_of: dict[int | None, list[int]] = defaultdict(list)  # filled when a team's average is first needed
     org_stats: list[tuple[Decimal, int]] = []
 
     def org_deal_stats() -> tuple[Decimal, int]:
@@ -470,13 +464,17 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
                 team_people = select(Person.id).where(Person.team_id == tid, Person.active.is_(True))
                 team_stats[tid] = _deal_stats(session, metric, team_people, lookback_start, asof)
             else:
+                if not members_of:
+                    for member, member_team in person_team.items():
+                        members_of[member_team].append(member)
                 ids = members_of[tid]
-                team_stats[tid] = (sum((lookback_by_person[p] for p in ids), ZERO), sum(deals_of[p] for p in ids))
+                team_stats[tid] = (sum((lookback_by_person[p] for p in ids), ZERO), sum(deals_of(p) for p in ids))
         return team_stats[tid]
 
     def deal_value(pid: int) -> tuple[Decimal | None, str, int]:
-        if deals_of[pid] >= config.min_deals:
-            return lookback_by_person[pid] / deals_of[pid], "person", deals_of[pid]
+        deals = deals_of(pid)
+        if deals >= config.min_deals:
+            return lookback_by_person[pid] / deals, "person", deals
         amount, deals = team_deal_stats(person_team.get(pid))
         if deals >= config.min_deals:
             return amount / deals, "team", deals
@@ -492,9 +490,8 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     team_sums: dict[int, _Sums] = defaultdict(_Sums)
     # (the loops below run once per person of a region, 10,000 times: lookups bound to locals, no calls)
     member_team = person_team.get
-    for (pid, tid), cell in cells.items():
+    for (pid, tid), actual in actuals.items():
         e = gone_through if pid in done else gone_before
-        actual = cell.actual
         straight = actual * total / e if e > 0 else actual  # nothing to draw a line from yet
         if blend:
             run_part = actual * (total - e) / total if e > 0 else ZERO
@@ -518,13 +515,12 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     # each team's open opportunities, counted by set of counts (_pipeline shares one dict per set) and added
     # up by stage once per set after the loop
     open_sets: dict[str, dict[int, list[Any]]] = defaultdict(dict)
-    owned = open_by.get
+    owned, won_of, positive_of = open_by.get, won.get, days_by_person.get
     min_deals = config.min_deals
-    for person in people:
+    for pid, code, _, parent in people:
         mine = None
-        pid = person.id
         if people_shown:
-            mine = sums[f"user:{person.code}"] = by_person.get(pid) or _Sums()
+            mine = sums[f"user:{code}"] = by_person.get(pid) or _Sums()
             mine.open_by = no_pipeline  # read only
         theirs = owned(pid)  # the open stages with their counts, none zero, in OPEN_STAGES' order
         if not theirs:  # most people of a count metric, or of an organisation without stages: nothing to add
@@ -536,7 +532,7 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
             weighted = weighted_of[id(theirs)] = sum((weights[st] * n for st, n in theirs.items()), ZERO)
         pipe_value = pipe_part = ZERO
         if blend and weighted > 0:  # valued only when there is something to value (the fallbacks cost queries)
-            deals = deals_of[pid]
+            deals = max(won_of(pid, 0), positive_of(pid, 0))
             if deals >= min_deals:  # the person's own average, as deal_value gives it, without the call
                 found = (lookback_by_person[pid] / deals, "person", deals)
             else:
@@ -549,15 +545,15 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
                 pipe_part = pipe_value * r * r / horizon
                 if mine is not None:
                     mine.pipe_value, mine.pipe_part = pipe_value, pipe_part
-        if person.parent is not None:
-            team = sums.get(person.parent)
+        if parent is not None:
+            team = sums.get(parent)
             if team is None:
-                team = sums[person.parent] = _Sums()
+                team = sums[parent] = _Sums()
             team.pipe_part += pipe_part
             team.pipe_value += pipe_value
-            counted = open_sets[person.parent].get(id(theirs))
+            counted = open_sets[parent].get(id(theirs))
             if counted is None:
-                open_sets[person.parent][id(theirs)] = [theirs, 1]
+                open_sets[parent][id(theirs)] = [theirs, 1]
             else:
                 counted[1] += 1
     for key, found_sets in open_sets.items():
@@ -611,14 +607,14 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     outlook = Outlook(metric=metric, kind=kind, uses_pipeline=blend, period=str(period), day=asof, workdays=total,
                       calendar_mode=calendar.mode, stage_weights=weights, lookback_days=config.lookback_days,
                       min_deals=config.min_deals, pipeline_workdays=config.pipeline_workdays, labels=labels)
-    actuals = outlook.seller_actuals = dict.fromkeys((p.id for p in people), ZERO)
-    for (pid, _), cell in cells.items():
-        if pid in actuals:
-            actuals[pid] += cell.actual
+    by_seller = outlook.seller_actuals = dict.fromkeys((p[0] for p in people), ZERO)
+    for (pid, _), actual in actuals.items():
+        if pid in by_seller:
+            by_seller[pid] += actual
     people_of: dict[str, list[_Unit]] = defaultdict(list)
     if with_people:
-        for person in sorted(people, key=lambda x: x.code):
-            people_of[person.parent or ""].append(person)
+        for pid, code, name, parent in sorted(people, key=lambda x: x[1]):
+            people_of[parent or ""].append(_Unit(GoalScope.USER, pid, code, name, parent))
     teams_of: dict[str, list[_Unit]] = defaultdict(list)
     for team in sorted(teams, key=lambda x: x.code):
         teams_of[team.parent or ""].append(team)
@@ -644,7 +640,8 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     elif isinstance(unit, Team):
         walk_team(teams[0])
     else:
-        outlook.nodes.append(node(people[0]))
+        pid, code, name, parent = people[0]
+        outlook.nodes.append(node(_Unit(GoalScope.USER, pid, code, name, parent)))
     return outlook
 
 
