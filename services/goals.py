@@ -530,13 +530,20 @@ def units_progress(*, session: Session, targets: Sequence[GoalTarget], period: P
     for t in targets:
         by_scope[t.scope].append(t)
     for scope, units in by_scope.items():
-        for chunk in _chunks([u.code for u in units]):
+        codes = {u.code for u in units}
+        # many teams or regions: the period's goals of that kind, all of them (an organisation has no more teams
+        # than a region's tree shows), picked here, rather than a thousand bound codes in chunks
+        whole = scope is not GoalScope.USER and len(codes) > _BATCH
+        for chunk in [()] if whole else _chunks(sorted(codes)):
             stmt = select(Goal.scope, Goal.code, Goal.metric, Goal.target, Goal.floor, Goal.stretch).where(
-                Goal.scope == str(scope), Goal.period == str(period), Goal.code.in_(chunk))
+                Goal.scope == str(scope), Goal.period == str(period))
+            if not whole:
+                stmt = stmt.where(Goal.code.in_(chunk))
             if metric is not None:
                 stmt = stmt.where(Goal.metric == metric)
             for g in session.connection().execute(stmt.order_by(Goal.metric)).all():
-                goals[(g.scope, g.code)].append(g)
+                if g.code in codes:
+                    goals[(g.scope, g.code)].append(g)
     metrics = sorted({g.metric for gs in goals.values() for g in gs})
     columns = [m for m in metrics if m in COLUMN_KEYS]
     sums: dict[tuple[str, int], dict[str, Decimal]] = {}

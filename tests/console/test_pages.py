@@ -86,6 +86,11 @@ def test_units_progress_equals_the_services(db: Database, org: Org, settings) ->
             assert plain[("team", "sh1")] and plain[("region", "east")]
             assert units_progress(session=s, targets=targets, period=parse_period("2026-11"), day=when,
                                   calendar=calendar, metric="signed_amount", known=known) == plain, when
+        # a tree of hundreds of teams reads the period's team goals at once rather than by codes: the same
+        many = [*targets, *(GoalTarget(GoalScope.TEAM, f"t{i}", f"T{i}", 10_000 + i, region.id) for i in range(600))]
+        wide = units_progress(session=s, targets=many, period=parse_period("2026-11"), day=day, calendar=calendar)
+        assert wide[("team", "sh1")] == batch[("team", "sh1")] and wide[("region", "east")] == batch[("region", "east")]
+        assert wide[("team", "t7")] == []
 
 
 def test_person_page_reports_and_exports(db: Database, org: Org, sign_in: Callable[[str], TestClient]) -> None:
