@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import and_, case, func, select
 from starlette.responses import Response
@@ -179,7 +179,7 @@ def _sellers(view: View, team_ids: list[int] | None, span: params.Span) -> Calla
 
 def _ranking(view: View, focus: GoalTarget | None, team_ids: list[int] | None, metric: FieldDef,
              span: params.Span, known: dict[int, Decimal] | None = None,
-             sellers: Callable[[], list[Any]] | None = None) -> list[dict[str, Any]]:
+             sellers: Callable[[], list[Any]] | None = None) -> Sequence[dict[str, Any]]:
     """Sellers by the metric over the span: the chat's team ranking for a team, the same rule region-wide."""
     if focus is not None and focus.scope is GoalScope.TEAM:
         team = view.session.get(Team, focus.id)
@@ -218,16 +218,42 @@ def _ranking(view: View, focus: GoalTarget | None, team_ids: list[int] | None, m
     return _ranked(rows)
 
 
-def _ranked(rows: Sequence[Any]) -> list[dict[str, Any]]:
-    """Ranks (equal values share one, the next skips) for (code, name, team, value) rows in order."""
-    out: list[dict[str, Any]] = []
-    rank, last = 0, None
-    for i, (code, name, team_name, value) in enumerate(rows, 1):
-        value = value if isinstance(value, Decimal) else Decimal(value or 0)
-        if value != last:
-            rank, last = i, value
-        out.append({"rank": rank, "code": code, "name": name, "team": team_name, "value": value})
-    return out
+class _Ranked(Sequence[dict[str, Any]]):
+    """Ranks (equal values share one, the next skips) for (code, name, team, value) rows in order; each row
+    made a dict only when shown or exported (a region ranks 10,000 sellers and shows ten)."""
+
+    def __init__(self, rows: Sequence[Any]) -> None:
+        self._rows = rows
+        self._ranks: list[int] = []
+        rank, last = 0, None
+        for i, row in enumerate(rows, 1):
+            if row[3] != last:
+                rank, last = i, row[3]
+            self._ranks.append(rank)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def _row(self, i: int) -> dict[str, Any]:
+        code, name, team_name, value = self._rows[i]
+        return {"rank": self._ranks[i], "code": code, "name": name, "team": team_name, "value": value}
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self._row(i) for i in range(*index.indices(len(self._rows)))]
+        return self._row(range(len(self._rows))[index])
+
+
+def _ranked(rows: Sequence[Any]) -> Sequence[dict[str, Any]]:
+    """The ranking of (code, name, team, value) rows in order, values as Decimals."""
+    return _Ranked([(code, name, team, value if isinstance(value, Decimal) else Decimal(value or 0))
+                    for code, name, team, value in rows])
 
 
 def _reported(view: View, team_ids: list[int], day: date) -> Callable[[], tuple[int, int]]:
