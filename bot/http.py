@@ -8,6 +8,8 @@ import gc
 import importlib
 import logging
 import os
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -136,21 +138,74 @@ def asgi_factory() -> Starlette:
     """Build the app from the configuration ($SALESBOT_CONFIG): uvicorn's factory for worker processes."""
     settings = load_settings(None)
     app = App(settings)
-    asgi = create_asgi_app(app, run_worker=os.environ.get(CHILD_ENV) != "1")
-    settle_heap()
-    return asgi
+    return settle_heap(create_asgi_app(app, run_worker=os.environ.get(CHILD_ENV) != "1"))
 
 
-def settle_heap() -> None:
-    """Keep the garbage collector off what was built at start-up (modules, settings, templates, the app).
+class IdleCollector:
+    """Collect garbage between requests rather than during them.
 
-    A page that adds up a region reads ten thousand rows and makes hundreds of thousands of objects: each
-    time they trigger a full collection, Python also walked every object loaded at start-up, about a third of
-    the console overview's time (bench/console.py). Frozen, those are left out; collections of the young
-    generation come less often too. Done once per server process, after start-up."""
+    A page that adds up a region reads ten thousand rows and makes hundreds of thousands of objects, most of
+    them alive until the page is done. Python's automatic collections ran dozens of times a page, each walking
+    every object alive at that moment: a tenth of the console overview's time (bench/console.py). Nearly all
+    of it is freed by reference counting when the page ends; only cycles need the collector, and collecting
+    when no request is in flight finds few objects to walk. So automatic collection is off (settle_heap) and a
+    thread collects the young generations every `interval` seconds when the server is idle, or after
+    `patience` seconds whatever it is doing (memory stays bounded under constant load), and everything every
+    `full_every` seconds."""
+
+    def __init__(self, interval: float = 1.0, patience: float = 10.0, full_every: float = 60.0) -> None:
+        self.interval, self.patience, self.full_every = interval, patience, full_every
+        self.busy = 0
+        self._lock = threading.Lock()
+        self._last = self._last_full = time.monotonic()
+
+    def wrap(self, asgi: Any) -> Any:
+        """The ASGI app, counting the HTTP requests in flight."""
+
+        async def counted(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                await asgi(scope, receive, send)
+                return
+            with self._lock:
+                self.busy += 1
+            try:
+                await asgi(scope, receive, send)
+            finally:
+                with self._lock:
+                    self.busy -= 1
+
+        return counted
+
+    def collect_if_due(self) -> int | None:
+        """Collect if idle (or kept waiting past `patience`); return what was collected, None if not now."""
+        now = time.monotonic()
+        if self.busy and now - self._last < self.patience:
+            return None
+        full = now - self._last_full >= self.full_every
+        found = gc.collect(2 if full else 1)
+        self._last = now
+        if full:
+            self._last_full = now
+        return found
+
+    def start(self) -> IdleCollector:
+        def run() -> None:
+            while True:
+                time.sleep(self.interval)
+                self.collect_if_due()
+
+        threading.Thread(target=run, name="salesbot-gc", daemon=True).start()
+        return self
+
+
+def settle_heap(asgi: Any) -> Any:
+    """Freeze what was built at start-up (modules, settings, templates, the app) out of the garbage collector's
+    walks, and collect between requests (IdleCollector) instead of automatically. Done once per server process,
+    after start-up; returns the ASGI app to serve."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(10_000, 20, 10)
+    gc.disable()
+    return IdleCollector().start().wrap(asgi)
 
 
 def configure_logging() -> None:
@@ -201,9 +256,7 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
             os.environ[CHILD_ENV] = "1"
             uvicorn.run("bot.http:asgi_factory", factory=True, workers=workers, **common)
         else:
-            asgi = create_asgi_app(app)
-            settle_heap()
-            uvicorn.run(asgi, **common)
+            uvicorn.run(settle_heap(create_asgi_app(app)), **common)
     finally:
         if sched is not None:
             sched.shutdown()

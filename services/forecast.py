@@ -184,19 +184,27 @@ def _cells(session: Session, scope: Scope, metric: str, period_start: date, look
         # connection (flushed by the caller), fetched at once: no ORM result handling for 10,000 rows
         conn = session.connection()
         latest = conn.scalar(select(func.max(_REPORTS.c.day)))  # no report after it: nothing to take away
+        def add(pid: int, total: Decimal, days: int) -> None:
+            found = lookback.get(pid)
+            lookback[pid] = (total, days) if found is None else (found[0] + total, found[1] + days)
+
+        # the look-back that ends with the period is the period's sums and the days before it: the period is
+        # read once
+        ends_with = lookback_start <= period_start <= day
         if period_start <= day:
-            for pid, tid, total, _, _ in conn.execute(
+            for pid, tid, total, days, _ in conn.execute(
                     select(window(metric, period_start, day, scope, latest=latest))).all():
                 tid = tid or None
                 if keep is None or keep(pid, tid):
-                    actuals[(pid, tid)] = total if isinstance(total, Decimal) else _dec(total)
-        for pid, tid, total, days, _ in conn.execute(
-                select(window(metric, lookback_start, day, scope, latest=latest))).all():
-            if keep is None or keep(pid, tid or None):
-                found = lookback.get(pid)
-                total = total if isinstance(total, Decimal) else _dec(total)
-                lookback[pid] = (total, int(days or 0)) if found is None else \
-                    (found[0] + total, found[1] + int(days or 0))
+                    total = actuals[(pid, tid)] = total if isinstance(total, Decimal) else _dec(total)
+                    if ends_with:
+                        add(pid, total, int(days or 0))
+        start, end = (lookback_start, period_start - timedelta(days=1)) if ends_with else (lookback_start, day)
+        if start <= end:
+            for pid, tid, total, days, _ in conn.execute(
+                    select(window(metric, start, end, scope, latest=latest))).all():
+                if keep is None or keep(pid, tid or None):
+                    add(pid, total if isinstance(total, Decimal) else _dec(total), int(days or 0))
         reported = _REPORTS.c.day == day, _REPORTS.c.submitted_at.is_not(None)
         for pid, tid in conn.execute(select(_REPORTS.c.person_id, _REPORTS.c.team_id)
                                      .where(*reported, scope(_REPORTS.c.person_id, _REPORTS.c.team_id))).all():
