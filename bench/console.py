@@ -47,7 +47,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import bindparam, delete, select, text  # noqa: E402
+from sqlalchemy import bindparam, delete, func, select, text  # noqa: E402
 from sqlalchemy.engine import Connection  # noqa: E402
 
 from bench import leaderboard  # noqa: E402
@@ -55,7 +55,7 @@ from bench.memory import free_port  # noqa: E402
 from bench.pgutil import ensure_database  # noqa: E402
 from bot.core.db import Database  # noqa: E402
 from bot.core.settings import load_settings  # noqa: E402
-from models import ConsoleLink, Person, UTCDateTime  # noqa: E402
+from models import ConsoleLink, DailyReport, Person, UTCDateTime  # noqa: E402
 from models.rollups import rebuild  # noqa: E402
 from services.calendar import load_calendar  # noqa: E402
 from services.console_auth import issue_link  # noqa: E402
@@ -301,16 +301,17 @@ WHERE p.team_id IN (SELECT id FROM teams WHERE region_id = :region) AND p.active
 # The same figures from the totals the console reads (report_months, report_blocks, report_team_days;
 # models/rollups.py). With no report after the evening, the period is its month's total, the look-back the
 # block 26-31 of its first month and three whole months. Written for this page's dates (Hand checks the shape).
+# (`+ 0.0`: SQLite keeps a whole amount as an integer, and the tree's arithmetic would then divide integers.)
 _SCOPE = "({t}.team_id IN (SELECT id FROM tm) OR {t}.person_id IN (SELECT id FROM members WHERE seller = 1))"
 CELLS_ON_TOTALS = f"""
 cells AS (
   SELECT person_id, team_id, SUM(actual) AS actual, SUM(lb) AS lb, SUM(lb_days) AS lb_days, MAX(done) AS done
   FROM (
-    SELECT m.person_id, m.team_id, CASE WHEN m.month = :month THEN m.signed_amount END AS actual,
-           m.signed_amount AS lb, m.signed_amount_days AS lb_days, 0 AS done, m.reports AS n
+    SELECT m.person_id, m.team_id, CASE WHEN m.month = :month THEN m.signed_amount + 0.0 END AS actual,
+           m.signed_amount + 0.0 AS lb, m.signed_amount_days AS lb_days, 0 AS done, m.reports AS n
     FROM report_months m WHERE m.month IN :lb_months AND {_SCOPE.format(t="m")}
     UNION ALL
-    SELECT b.person_id, b.team_id, NULL, b.signed_amount, b.signed_amount_days, 0, b.reports
+    SELECT b.person_id, b.team_id, NULL, b.signed_amount + 0.0, b.signed_amount_days, 0, b.reports
     FROM report_blocks b WHERE b.start IN :lb_blocks AND {_SCOPE.format(t="b")}
     UNION ALL
     SELECT r.person_id, COALESCE(r.team_id, 0), 0, 0, 0, 1, 0
@@ -381,7 +382,7 @@ class Hand:
             # the statements on the totals are written for a look-back that starts in a month's last block,
             # and a period that is one whole month as far as the reports go
             with db.engine.connect() as conn:
-                latest = conn.scalar(text("SELECT MAX(day) FROM daily_reports"))
+                latest = conn.scalar(select(func.max(DailyReport.day)))  # a date on every database
             look, month = span_parts(lookback, DAY, latest), span_parts(PERIOD.start, DAY, latest)
             if not (month.months == (PERIOD.start,) and not month.blocks and not month.days and not look.days
                     and PERIOD.start in look.months and all(sign == 1 for _, sign in look.blocks)):
