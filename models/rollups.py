@@ -76,7 +76,7 @@ def _contribution(row: Sequence[Any], sign: int, months: dict[tuple[int, int, da
             team_day[i] += v
 
 
-def _reports(session: Session, objects: Iterable[object]) -> list[int]:
+def _reports(objects: Iterable[object]) -> list[int]:
     return [obj.id for obj in objects if isinstance(obj, DailyReport) and obj.id is not None]
 
 
@@ -88,8 +88,8 @@ def _read(session: Session, ids: list[int]) -> list[Sequence[Any]]:
 
 @event.listens_for(Session, "before_flush")
 def _before_flush(session: Session, flush_context: UOWTransaction, _instances: Any) -> None:
-    changed = _reports(session, [o for o in session.dirty if isinstance(o, DailyReport) and session.is_modified(o)])
-    gone = _reports(session, session.deleted)
+    changed = _reports([o for o in session.dirty if isinstance(o, DailyReport) and session.is_modified(o)])
+    gone = _reports(session.deleted)
     if changed or gone:  # the rows as stored before this flush, to be taken away after it
         flush_context.attributes[_OLD] = (changed, _read(session, changed + gone))
 
@@ -97,7 +97,7 @@ def _before_flush(session: Session, flush_context: UOWTransaction, _instances: A
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
     changed, old_rows = flush_context.attributes.get(_OLD, ([], []))
-    new_ids = _reports(session, session.new) + changed  # the rows as stored now
+    new_ids = _reports(session.new) + changed  # the rows as stored now
     if not new_ids and not old_rows:
         return
     months: dict[tuple[int, int, date], list[Any]] = defaultdict(lambda: [0] * len(_MONTH_COLUMNS))
