@@ -22,6 +22,7 @@ from bot.console import assets, i18n
 from bot.console.chat_html import chat_html
 from bot.console.tables import Table, export_response
 from bot.core.context import person_locale
+from bot.core.db import one_core
 from bot.core.rendering import format_day, format_money, format_number, format_pct
 from bot.core.settings import Settings
 from models import Person, Region, Team
@@ -307,6 +308,7 @@ def _handle(rt: Runtime, spec: PageSpec, request: Request, form: Mapping[str, st
     """Run one page in one unit of work (sync, on a worker thread)."""
     now = rt.clock.now()
     with rt.db.unit_of_work() as session:
+        one_core(session)
         signed: Signed | None = load_session(session=session, cookie_id=request.cookies.get(cookie_name(rt.settings)),
                                              now=now, settings=rt.settings)
         if signed is None:

@@ -123,6 +123,14 @@ def _ended(session: Session) -> None:
     session.info.pop(_WROTE, None)
 
 
+def one_core(session: Session) -> None:
+    """On PostgreSQL, no parallel workers for this transaction's statements: a page's statements (and those it
+    reads beside them) each use one core, so several pages and the request's own Python share the machine
+    rather than one page's sums taking every core. Elsewhere: nothing."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection().exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+
+
 def read_beside(session: Session, statement: Any) -> Callable[[], list[Any]]:
     """Start a read-only statement now and return a function that gives its rows.
 
@@ -139,6 +147,8 @@ def read_beside(session: Session, statement: Any) -> Callable[[], list[Any]]:
 
     def run() -> list[Any]:
         with engine.connect() as conn:
+            # one core for it, as for the request's own statements (one_core)
+            conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
             rows = list(conn.execute(statement).all())
             conn.rollback()
             return rows
