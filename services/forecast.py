@@ -398,29 +398,43 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
         listed: Any = [unit.id]
         sellers = {unit.id}
         keep = None
+
+        def load_people() -> None:
+            return None
     else:
         # Every active member carries the team's run rate on; only sellers (contract section 8: reps, and
         # managers or admins with a personal goal in the period) are listed, with their pipeline.
         members = (Person.team_id.in_(team_ids), Person.active.is_(True))
         selling = seller_condition(seller_periods(period.start, period.end))
         people, person_team = [], {}
-        for pid, code, name, tid, seller in session.connection().execute(  # plain rows: 10,000 people
-                select(Person.id, Person.code, Person.name, Person.team_id, case((selling, 1), else_=0))
-                .where(*members)).all():
-            if seller:
-                people.append((pid, code, name, team_key[tid]))  # (a _Unit each only for shown nodes)
-            person_team[pid] = tid
+        sellers = set()
+        session.flush()  # what the session holds counts, as in /goal
+        # 10,000 people, read beside the first sums (bot.core.db.read_beside) and taken in when first needed
+        member_rows = read_beside(session, select(Person.id, Person.code, Person.name, Person.team_id,
+                                                  case((selling, 1), else_=0)).where(*members))
+        loaded: list[bool] = []
+
+        def load_people() -> None:
+            if loaded:
+                return
+            loaded.append(True)
+            for pid, code, name, tid, seller in member_rows():
+                if seller:
+                    people.append((pid, code, name, team_key[tid]))  # (a _Unit each only for shown nodes)
+                    sellers.add(pid)
+                person_team[pid] = tid
+
         # a team's reports, and its sellers' reports filed in a team outside the tree (they moved); the
         # statements ask for every member's (the seller rule costs PostgreSQL a lookup per person each time),
         # and keep() leaves out those of members who do not sell
         in_tree = select(Person.id).where(*members)
         listed = in_tree
-        sellers = {p[0] for p in people}
 
         def scope(person: Any, team: Any) -> ColumnElement[bool]:
             return or_(team.in_(team_ids), person.in_(in_tree))
 
         def keep(pid: int, tid: int | None) -> bool:
+            load_people()
             return tid in team_code or pid in sellers
 
     session.flush()  # what the session holds counts, as in /goal
@@ -429,6 +443,7 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
     # the look-back window is read for money (the pipeline's deals are valued from it), counts need none
     actuals, done, lookback = _cells(session, scope, metric, period.start,
                                      lookback_start if money else period.start, asof, keep)
+    load_people()  # (if no report asked for them)
     open_by, won = pipeline() if pipeline is not None else ({}, {})
     # Blend the run rate with the pipeline only where the pipeline can be valued: a money metric in an
     # organisation with customers won in the window (one that does not keep stages gets the straight line).
