@@ -390,6 +390,7 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
         team_ids = select(Team.id).where(Team.region_id.in_(subtree))
     team_code = {t.id: t.code for t in teams}
     team_key = {t.id: f"team:{t.code}" for t in teams}
+    session.flush()  # what the session holds counts, as in /goal
     if isinstance(unit, Person):
         people: list[tuple[int, str, str, str | None]] = [(unit.id, unit.code, unit.name, None)]
         person_team = {unit.id: unit.team_id}
@@ -408,7 +409,6 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
         selling = seller_condition(seller_periods(period.start, period.end))
         people, person_team = [], {}
         sellers = set()
-        session.flush()  # what the session holds counts, as in /goal
         # 10,000 people, read beside the first sums (bot.core.db.read_beside) and taken in when first needed
         member_rows = read_beside(session, select(Person.id, Person.code, Person.name, Person.team_id,
                                                   case((selling, 1), else_=0)).where(*members))
@@ -437,7 +437,6 @@ def forecast(*, session: Session, unit: Region | Team | Person, period: Period, 
             load_people()
             return tid in team_code or pid in sellers
 
-    session.flush()  # what the session holds counts, as in /goal
     money = kind == "money"
     pipeline = _pipeline(session, listed, lookback_start, asof, sellers) if money else None
     # the look-back window is read for money (the pipeline's deals are valued from it), counts need none

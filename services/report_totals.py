@@ -158,11 +158,11 @@ def _rows(metric: str, parts: Parts, scope: Scope, shape: Callable[[Any, Any, An
     return selects
 
 
-def _money(metric: str, total: Any) -> Any:
+def _typed(metric: str, total: Any) -> Any:
     return type_coerce(total, MONEY) if metric in REPORT_AMOUNTS else total
 
 
-def window(metric: str, start: date, end: date, scope: Scope, *, by_team: bool = True, label: str = "w",
+def window(metric: str, start: date, end: date, scope: Scope, *, by_team: bool = True,
            latest: date | None = None) -> Subquery:
     """Per person (and team, 0 for none) with at least one submitted report in [start, end]: the metric's sum
     (`total`), the reports with it above zero (`days`) and the reports (`reports`). The metric must be one
@@ -170,11 +170,11 @@ def window(metric: str, start: date, end: date, scope: Scope, *, by_team: bool =
     assert start <= end, (start, end)
     selects = _rows(metric, span_parts(start, end, latest), scope,
                     lambda v, n, r: [v.label("v"), n.label("n"), r.label("r")])
-    rows = union_all(*selects).subquery(f"{label}_rows")
+    rows = union_all(*selects).subquery("w_rows")
     keys = [rows.c.person_id, rows.c.team_id] if by_team else [rows.c.person_id]
-    return (select(*keys, _money(metric, func.sum(rows.c.v)).label("total"),
+    return (select(*keys, _typed(metric, func.sum(rows.c.v)).label("total"),
                    func.sum(rows.c.n).label("days"), func.sum(rows.c.r).label("reports"))
-            .group_by(*keys).having(func.sum(rows.c.r) > 0).subquery(label))
+            .group_by(*keys).having(func.sum(rows.c.r) > 0).subquery("w"))
 
 
 def daily_by_team(metric: str, team_ids: Any, start: date, end: date,

@@ -94,39 +94,18 @@ def _tree(view: View, region: Region | None, team: Team | None, span: params.Spa
     return out
 
 
-def _unit_condition(view: View, target: GoalTarget | None, team_ids: list[int] | None) -> Any:
-    """Which daily reports count for the focus unit (as services.goals counts them)."""
-    if target is not None and target.scope is GoalScope.TEAM:
-        return DailyReport.team_id == target.id
-    if target is not None and target.scope is GoalScope.USER:
-        return DailyReport.person_id == target.id
-    assert team_ids is not None
-    return among(view.session, DailyReport.team_id, team_ids)
-
-
 def _daily(view: View, focus: GoalTarget | None, team_ids: list[int] | None, metric: FieldDef, start: date,
            end: date) -> Callable[[], dict[date, Decimal]]:
-    """Start summing the metric by day; return a function that gives the sums (read beside the page's others)."""
+    """Start summing the metric by day over the focus team or the teams shown (the overview's focus is never a
+    person), from the teams' daily totals; return a function that gives the sums (read beside the page's
+    others)."""
     if not has_totals(metric.key):
         return dict
-    if focus is None or focus.scope is not GoalScope.USER:  # teams' days from their daily totals
-        view.session.flush()
-        ids = [focus.id] if focus is not None and focus.scope is GoalScope.TEAM else team_ids or []
-        rows = read_beside(view.session, daily_by_team(metric.key, ids, start, end,
-                                                       among=lambda c, i: among(view.session, c, i)))
-        return lambda: {d: Decimal(v or 0) for d, v in rows()}
-    done = _person_daily(view, focus, team_ids, metric, start, end)
-    return lambda: done
-
-
-def _person_daily(view: View, focus: GoalTarget | None, team_ids: list[int] | None, metric: FieldDef,
-                  start: date, end: date) -> dict[date, Decimal]:
-    condition = _unit_condition(view, focus, team_ids)
-    rows = view.session.execute(
-        select(DailyReport.day, func.sum(getattr(DailyReport, metric.key)))
-        .where(condition, DailyReport.day >= start, DailyReport.day <= end, DailyReport.submitted_at.is_not(None))
-        .group_by(DailyReport.day))
-    return {d: Decimal(v or 0) for d, v in rows}
+    view.session.flush()
+    ids = [focus.id] if focus is not None and focus.scope is GoalScope.TEAM else team_ids or []
+    rows = read_beside(view.session, daily_by_team(metric.key, ids, start, end,
+                                                   among=lambda c, i: among(view.session, c, i)))
+    return lambda: {d: Decimal(v or 0) for d, v in rows()}
 
 
 def _cumulative(daily: dict[date, Decimal], start: date, days: int, upto: date | None) -> list[Decimal | None]:
